@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/* answer.c: the authoritative answer algorithm, writing wire data straight into the packet. */
+#include "config.h"
+#include "answer.h"
+
+#include <string.h>
+
+/* RFC 1034 §3.6.2 leaves chain length to the server; 8 in-zone hops is more than any sane zone
+ * needs (NSD and Knot stop at similar depths) and bounds the work a looped zone can cause. */
+#define MAX_CHAIN 8
+/* Distinct target nodes whose addresses go into the additional section. An NS set of 13 plus a
+ * few MX or SRV targets fits; past that the remaining targets are left out, as RFC 2181 §9
+ * allows for additional data. */
+#define MAX_ADDITIONAL 32
+
+/* One response under construction. */
+struct resp {
+    answer_ctx_t *ctx;
+    pkt_t *p;
+    const zone_t *zone;
+    uint16_t flags;
+    unsigned rcode;
+    uint16_t an, ns, ar;
+    bool full; /* the answer or authority did not fit: TC set, nothing more is added */
+    unsigned nadd;
+    const znode_t *added[MAX_ADDITIONAL];
+};
+
+/* RFC 3597 §4: only the RFC 1035 types may have names in their rdata compressed. Returns how
+ * the rdata is laid out: the number of leading names (after `skip` fixed bytes). */
+static unsigned rdata_names(uint16_t type, size_t *skip)
+{
+    *skip = 0;
+    switch (type) {
+    case T_NS:
+    case T_CNAME:
+    case T_PTR:
+    case T_MD:
+    case T_MF:
+    case T_MB:
+    case T_MG:
+    case T_MR:
+        return 1;
+    case T_SOA:
+    case T_MINFO:
+        return 2;
+    case T_MX:
+        *skip = 2;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Writes one RR: owner (compressed), type, class IN, ttl, rdata (names compressed for the
+ * types that allow it). False if it does not fit; the caller rewinds. */
+static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
+                   const uint8_t *rd, size_t rdlen)
+{
+    if (!pkt_put_name(p, owner, olen, true))
+        return false;
+    if (p->len + 10 > p->cap)
+        return false;
+    uint8_t *h = p->buf + p->len;
+    wr16(h, type);
+    wr16(h + 2, DNS_CLASS_IN);
+    wr32(h + 4, ttl);
+    p->len += 10;
+    size_t start = p->len;
+    size_t skip;
+    unsigned names = rdata_names(type, &skip);
+    if (!names) {
+        if (!pkt_put(p, rd, rdlen))
+            return false;
+    } else {
+        if (!pkt_put(p, rd, skip))
+            return false;
+        size_t o = skip;
+        for (unsigned i = 0; i < names; i++) {
+            size_t nl = dname_len(rd + o);
+            if (!pkt_put_name(p, rd + o, nl, true))
+                return false;
+            o += nl;
+        }
+        if (!pkt_put(p, rd + o, rdlen - o))
+            return false;
+    }
+    wr16(h + 8, (uint16_t)(p->len - start));
+    return true;
+}
+
+/* Writes a whole RRset with the given owner and TTL; on overflow rewinds and returns false. */
+static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const rrset_t *rs,
+                      uint32_t ttl, uint16_t *count)
+{
+    size_t mark = r->p->len;
+    const uint8_t *rd = rs->rdata;
+    for (unsigned i = 0; i < rs->count; i++) {
+        size_t rdlen = rd16(rd);
+        if (!put_rr(r->p, owner, olen, rs->type, ttl, rd + 2, rdlen)) {
+            pkt_rewind(r->p, mark);
+            return false;
+        }
+        rd += 2 + rdlen;
+    }
+    *count = (uint16_t)(*count + rs->count);
+    return true;
+}
+
+/* Answer or authority data that does not fit truncates the response (RFC 2181 §9). */
+static bool must_put(struct resp *r, const uint8_t *owner, size_t olen, const rrset_t *rs,
+                     uint32_t ttl, uint16_t *count)
+{
+    if (r->full)
+        return false;
+    if (put_rrset(r, owner, olen, rs, ttl, count))
+        return true;
+    r->flags |= F_TC;
+    r->full = true;
+    return false;
+}
+
+/* A and AAAA of one target node into the additional section. */
+static void add_addresses(struct resp *r, const znode_t *t, bool required)
+{
+    if (r->full)
+        return;
+    for (unsigned i = 0; i < r->nadd; i++) {
+        if (r->added[i] == t)
+            return;
+    }
+    if (r->nadd == MAX_ADDITIONAL)
+        return;
+    r->added[r->nadd++] = t;
+    size_t mark = r->p->len;
+    uint16_t ar = r->ar;
+    static const uint16_t types[] = {T_A, T_AAAA};
+    for (unsigned i = 0; i < 2; i++) {
+        const rrset_t *rs = znode_rrset(t, types[i]);
+        if (rs && !put_rrset(r, t->name, t->name_len, rs, rs->ttl, &ar)) {
+            pkt_rewind(r->p, mark);
+            /* RFC 9471 §3: glue for in-domain name servers must be sent, so its absence
+             * truncates; other additional data is simply dropped (RFC 2181 §9). */
+            if (required)
+                r->flags |= F_TC;
+            r->full = true;
+            return;
+        }
+    }
+    r->ar = ar;
+}
+
+/* Additional-section processing for NS, MX and SRV answers (RFC 1034 §4.3.2 step 6). Targets
+ * below a zone cut are glue, not authoritative data, and are not offered here. */
+static void additional_for(struct resp *r, const rrset_t *rs)
+{
+    if (!rs->targets)
+        return;
+    for (unsigned i = 0; i < rs->count; i++) {
+        const znode_t *t = rs->targets[i];
+        if (t && !t->cut)
+            add_addresses(r, t, false);
+    }
+}
+
+/* RFC 2308 §3: NXDOMAIN and NODATA carry the zone's SOA in the authority section, with the
+ * negative TTL (§5). */
+static void negative(struct resp *r)
+{
+    const zone_t *z = r->zone;
+    must_put(r, z->name, z->name_len, z->soa, z->neg_ttl, &r->ns);
+}
+
+/* RFC 1034 §4.3.2 step 3b: a referral to the child zone at cut. */
+static void referral(struct resp *r, const znode_t *cut)
+{
+    const rrset_t *ns = znode_rrset(cut, T_NS);
+    if (!must_put(r, cut->name, cut->name_len, ns, ns->ttl, &r->ns))
+        return;
+    /* RFC 4035 §3.1.4: a signed delegation's DS goes with the referral for DNSSEC clients. */
+    const rrset_t *ds = znode_rrset(cut, T_DS);
+    if (ds && r->ctx->q.edns_do && !must_put(r, cut->name, cut->name_len, ds, ds->ttl, &r->ns))
+        return;
+    if (!ns->targets)
+        return;
+    for (unsigned i = 0; i < ns->count; i++) {
+        const znode_t *t = ns->targets[i];
+        if (t) {
+            bool in_domain = dname_is_subdomain(t->name, t->name_len, cut->name, cut->name_len);
+            add_addresses(r, t, in_domain);
+        }
+    }
+}
+
+/* RFC 8482 §4.1: ANY gets one RRset of the name rather than all of them. */
+static const rrset_t *any_rrset(const znode_t *n)
+{
+    for (unsigned i = 0; i < n->nrrsets; i++) {
+        if (n->rrsets[i].type != T_RRSIG)
+            return &n->rrsets[i];
+    }
+    return NULL;
+}
+
+static void resolve(struct resp *r)
+{
+    query_t *q = &r->ctx->q;
+    const zone_t *z = r->zone;
+    /* The name being resolved: the qname, then each in-zone CNAME target. */
+    uint8_t names[MAX_CHAIN][DNAME_MAXLEN];
+    const uint8_t *name = q->qname;
+    size_t nlen = q->qname_len;
+    const uint8_t *off = q->label_off;
+    unsigned nl = q->qname_labels;
+    uint8_t toff[DNAME_MAXLABELS];
+    uint16_t qtype = q->qtype;
+
+    for (unsigned hop = 0;; hop++) {
+        const znode_t *node;
+        enum zlookup_kind kind = zone_lookup(z, name, nlen, off, nl, qtype == T_DS, &node);
+        if (kind == ZL_DELEGATION) {
+            if (hop == 0)
+                r->flags &= (uint16_t)~F_AA;
+            referral(r, node);
+            return;
+        }
+        if (kind == ZL_NXDOMAIN) {
+            /* RFC 6604 §3: the rcode speaks of the last name in the chain. */
+            r->rcode = RCODE_NXDOMAIN;
+            negative(r);
+            return;
+        }
+        /* An exact node or a wildcard synthesizing this name (RFC 4592 §3.4: owner = name). */
+        const rrset_t *rs = qtype == T_ANY ? any_rrset(node) : znode_rrset(node, qtype);
+        if (rs) {
+            if (must_put(r, name, nlen, rs, rs->ttl, &r->an))
+                additional_for(r, rs);
+            return;
+        }
+        const rrset_t *cn = znode_rrset(node, T_CNAME);
+        if (!cn) {
+            negative(r); /* NODATA, including empty non-terminals */
+            return;
+        }
+        if (!must_put(r, name, nlen, cn, cn->ttl, &r->an))
+            return;
+        /* Follow the CNAME while its target is in this zone (RFC 1034 §4.3.2 step 3a). */
+        const uint8_t *target = cn->rdata + 2;
+        size_t tlen = rd16(cn->rdata);
+        if (hop + 1 >= MAX_CHAIN || !dname_valid(target, tlen))
+            return;
+        uint8_t *next = names[hop];
+        dname_tolower(next, target, tlen);
+        if (!dname_is_subdomain(next, tlen, z->name, z->name_len))
+            return;
+        /* A loop: stop once every name in it has been answered. */
+        if (dname_eq(next, tlen, q->qname, q->qname_len))
+            return;
+        for (unsigned i = 0; i < hop; i++) {
+            if (dname_eq(next, tlen, names[i], dname_len(names[i])))
+                return;
+        }
+        name = next;
+        nlen = tlen;
+        nl = dname_label_offsets(name, toff);
+        off = toff;
+    }
+}
+
+static bool is_unanswerable_qtype(uint16_t t)
+{
+    /* RFC 6895 §3.1: meta types and the mailbox QTYPEs are not data we hold. */
+    return t == T_OPT || t == T_MAILA || t == T_MAILB || t == T_TKEY || t == T_TSIG ||
+           (t >= 128 && t <= 248);
+}
+
+static void put_opt(struct resp *r, const answer_opts_t *opts, size_t limit)
+{
+    const query_t *q = &r->ctx->q;
+    pkt_t *p = r->p;
+    p->cap = limit; /* the room reserved for OPT */
+    uint8_t *o = p->buf + p->len;
+    o[0] = 0; /* root owner */
+    wr16(o + 1, T_OPT);
+    wr16(o + 3, opts->udp_payload);
+    o[5] = (uint8_t)(r->rcode >> 4); /* extended rcode: upper 8 bits */
+    o[6] = 0;                        /* version 0 */
+    wr16(o + 7, q->edns_do ? EDNS_DO : 0);
+    size_t rdlen = 0;
+    if (q->nsid_requested && opts->nsid) {
+        wr16(o + 11, EDNS_OPT_NSID);
+        wr16(o + 13, opts->nsid_len);
+        memcpy(o + 15, opts->nsid, opts->nsid_len);
+        rdlen = 4u + opts->nsid_len;
+    }
+    wr16(o + 9, (uint16_t)rdlen);
+    p->len += 11 + rdlen;
+    r->ar++;
+}
+
+size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t *opts,
+                    const uint8_t *req, size_t len, uint8_t *resp, size_t resp_cap, bool tcp)
+{
+    query_t *q = &ctx->q;
+    enum wire_status st = wire_parse_query(req, len, q);
+    if (st == WIRE_DROP)
+        return 0;
+
+    /* RFC 6891 §6.2.5 / RFC 1035 §4.2.1: UDP answers fit the client's payload, ours, or 512. */
+    size_t limit = resp_cap;
+    if (!tcp) {
+        size_t udp = q->has_edns ? q->edns_payload : 512;
+        if (udp > opts->udp_payload)
+            udp = opts->udp_payload < 512 ? 512 : opts->udp_payload;
+        if (udp < limit)
+            limit = udp;
+    }
+    bool edns = st == WIRE_OK && q->has_edns;
+    size_t optlen = edns ? 11 + (q->nsid_requested && opts->nsid ? 4u + opts->nsid_len : 0) : 0;
+
+    struct resp r = {.ctx = ctx, .p = &ctx->pkt, .zone = NULL};
+    pkt_init(r.p, resp, limit - optlen);
+    r.p->len = DNS_HDR_LEN;
+    /* RFC 1035 §4.1.1: copy ID, opcode and RD; RFC 4035 §3.1.6: copy CD; Z, AD and RA clear. */
+    r.flags = (uint16_t)(F_QR | (q->flags & (0x7800u | F_RD | F_CD)));
+    uint16_t qd = 0;
+    if (q->has_question) {
+        /* Echo the question exactly as sent, letter case included (0x20). */
+        memcpy(resp + DNS_HDR_LEN, req + DNS_HDR_LEN, q->question_end - DNS_HDR_LEN);
+        r.p->len = q->question_end;
+        pkt_comp_add(r.p, DNS_HDR_LEN, q->qname_labels);
+        qd = 1;
+    }
+
+    if (st == WIRE_FORMERR) {
+        r.rcode = RCODE_FORMERR;
+    } else if (st == WIRE_NOTIMP) {
+        r.rcode = RCODE_NOTIMP;
+    } else if (q->has_edns && q->edns_version > 0) {
+        r.rcode = RCODE_BADVERS; /* RFC 6891 §6.1.3 */
+    } else if (q->qclass != DNS_CLASS_IN) {
+        r.rcode = RCODE_REFUSED;
+    } else if (is_unanswerable_qtype(q->qtype)) {
+        r.rcode = RCODE_NOTIMP;
+    } else if (q->qtype == T_AXFR || q->qtype == T_IXFR) {
+        r.rcode = RCODE_REFUSED; /* no transfer peers are configured */
+    } else {
+        const zone_t *z =
+            zs ? zoneset_find(zs, q->qname, q->qname_len, q->label_off, q->qname_labels, 0)
+               : NULL;
+        /* RFC 4035 §3.1.4.1: DS at a zone's apex belongs to the parent; answer from the parent
+         * when we serve it. */
+        if (z && q->qtype == T_DS && q->qname_len == z->name_len && z->labels > 0) {
+            const zone_t *parent = zoneset_find(zs, q->qname, q->qname_len, q->label_off,
+                                                q->qname_labels, q->qname_labels - z->labels + 1);
+            if (parent)
+                z = parent;
+        }
+        if (!z) {
+            r.rcode = RCODE_REFUSED;
+        } else {
+            r.zone = z;
+            r.flags |= F_AA;
+            resolve(&r);
+        }
+    }
+
+    if (edns)
+        put_opt(&r, opts, limit);
+    wr16(resp, q->id);
+    wr16(resp + 2, (uint16_t)(r.flags | (r.rcode & 0xfu)));
+    wr16(resp + 4, qd);
+    wr16(resp + 6, r.an);
+    wr16(resp + 8, r.ns);
+    wr16(resp + 10, r.ar);
+    return r.p->len;
+}

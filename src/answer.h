@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* answer.h: builds the response to one query (RFC 1034 §4.3.2) into a caller's buffer. */
+#ifndef HADNS_ANSWER_H
+#define HADNS_ANSWER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "wire.h"
+#include "zonedb.h"
+
+/* Server-wide answer settings, fixed while the server runs. */
+typedef struct answer_opts {
+    uint16_t udp_payload;  /* our EDNS payload: the largest UDP response we send (512..4096) */
+    const uint8_t *nsid;   /* RFC 5001 NSID payload, or NULL when not configured */
+    uint16_t nsid_len;
+} answer_opts_t;
+
+/* Per-worker scratch: the parsed query and the packet writer. Reset by every call. */
+typedef struct answer_ctx {
+    query_t q;
+    pkt_t pkt;
+} answer_ctx_t;
+
+/* Largest response we ever build: TCP's 16-bit length prefix bounds it. */
+#define ANSWER_MAX 65535
+
+/* Answers the message req[0..len) into resp[0..resp_cap). For UDP the size is further bounded by
+ * the client's EDNS payload (or 512) and opts->udp_payload; over TCP by resp_cap. zs may be NULL
+ * (nothing loaded: every name is REFUSED). Returns the response length, or 0 when nothing must be
+ * sent (not a query). Allocates nothing, takes no lock. [worker] */
+size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t *opts,
+                    const uint8_t *req, size_t len, uint8_t *resp, size_t resp_cap, bool tcp)
+    HOT;
+
+/* The rcode of a response built by answer_query (low 4 bits plus the OPT extension). */
+static inline unsigned answer_rcode(const uint8_t *resp)
+{
+    return resp[3] & 0xfu;
+}
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* conf.h: the JSON configuration, validated into plain structs. Nothing else reads JSON config.
+ * (Named conf, not config, because autoconf owns config.h.) */
+#ifndef HADNS_CONF_H
+#define HADNS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "compiler.h"
+#include "err.h"
+#include "log.h"
+
+typedef struct cfg_listen {
+    char *text; /* as written, for messages */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+} cfg_listen_t;
+
+typedef struct cfg_zone {
+    char *name; /* presentation form, as written */
+    char *file; /* resolved path */
+} cfg_zone_t;
+
+typedef struct cfg {
+    char *path;
+    cfg_listen_t *listen;
+    size_t nlisten;
+    unsigned workers;          /* 0 in the file = one per online CPU; resolved here */
+    uint16_t udp_payload;
+    unsigned tcp_idle_timeout; /* seconds */
+    unsigned tcp_max_connections;
+    uint8_t *nsid;             /* NULL when not configured */
+    size_t nsid_len;
+    enum log_level log_level;
+    char *zone_dir;
+    cfg_zone_t *zones;
+    size_t nzones;
+} cfg_t;
+
+/* Defaults, each with its reason. */
+/* RFC 9715 / DNS flag day 2020: 1232 bytes avoids IP fragmentation on almost every path. */
+#define CONF_DEFAULT_UDP_PAYLOAD 1232
+/* RFC 7766 §6.2.3 asks for idle timeouts of "a few seconds"; 10 s lets a resolver pipeline a
+ * burst and still frees the slot soon. */
+#define CONF_DEFAULT_TCP_IDLE 10
+/* Concurrent TCP clients across all workers; each costs two 64 KiB buffers. */
+#define CONF_DEFAULT_TCP_MAX 512
+/* DNS is port 53. */
+#define CONF_DEFAULT_PORT 53
+
+/* Reads and validates the config file. Returns an owned cfg_t, or NULL with err set to
+ * "path: key: reason" (or "path:line:col: reason" for JSON syntax). [main] */
+cfg_t *conf_load(const char *path, hadns_err_t *err) NONNULL;
+void conf_free(cfg_t *c);
+
+/* Parses "addr", "addr:port", "[v6]:port" or "v6" into a socket address. [any] */
+bool conf_parse_addr(const char *s, uint16_t default_port, struct sockaddr_storage *ss,
+                     socklen_t *len) NONNULL;
+
+#endif

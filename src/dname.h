@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* dname.h: uncompressed wire-format domain names. */
+#ifndef HADNS_DNAME_H
+#define HADNS_DNAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+
+/* RFC 1035 §3.1: 255 bytes of wire name at most, 63 per label, so at most 127 labels + root. */
+#define DNAME_MAXLEN 255
+#define DNAME_MAXLABELS 128
+/* "a.b." text is at most 4 chars per wire byte (\DDD) plus the terminator. */
+#define DNAME_MAXSTR (DNAME_MAXLEN * 4 + 1)
+
+static inline uint8_t dname_lower(uint8_t c)
+{
+    return (uint8_t)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+}
+
+/* Lowercases len bytes of wire name from src into dst (may alias). Length bytes are <= 63 and so
+ * never in 'A'..'Z', which makes a bytewise fold exact. [any] */
+static inline void dname_tolower(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        dst[i] = dname_lower(src[i]);
+}
+
+/* Length in bytes of a well-formed uncompressed name, including the root label. [any] */
+size_t dname_len(const uint8_t *name) NONNULL;
+/* Number of labels, not counting the root (so "." is 0). [any] */
+unsigned dname_labels(const uint8_t *name) NONNULL;
+/* Checks that buf[0..len) is exactly one well-formed uncompressed name. [any] */
+bool dname_valid(const uint8_t *buf, size_t len) NONNULL;
+/* Fills off[] with the offset of each label start (off[0] = 0 ... off[n-1]) and returns n, the
+ * label count without the root. The suffix from off[i] has n - i labels. [any] */
+unsigned dname_label_offsets(const uint8_t *name, uint8_t off[DNAME_MAXLABELS]) NONNULL;
+/* True if name equals parent or lies below it; both lowercase. [any] */
+bool dname_is_subdomain(const uint8_t *name, size_t len, const uint8_t *parent, size_t plen)
+    NONNULL;
+/* Case-sensitive equality of two lowercase names. */
+static inline bool dname_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    return alen == blen && __builtin_memcmp(a, b, alen) == 0;
+}
+/* Hash of a lowercase wire name (FNV-1a, 32 bit). [any] */
+static inline uint32_t dname_hash(const uint8_t *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ name[i]) * 16777619u;
+    return h;
+}
+/* Writes the presentation form ("www.example.com.") into out (DNAME_MAXSTR bytes). [any] */
+void dname_to_str(const uint8_t *name, char out[DNAME_MAXSTR]) NONNULL;
+/* Parses presentation form (absolute or not; a trailing dot is optional; "\." and "\DDD" escapes)
+ * into lowercase wire form. Returns the wire length, or 0 if the text is not a valid name. */
+size_t dname_from_str(const char *s, uint8_t out[DNAME_MAXLEN]) NONNULL;
+
+#endif

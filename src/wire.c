@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* wire.c: query parsing and response name compression. */
+#include "config.h"
+#include "wire.h"
+
+#include <string.h>
+
+/* Skips one possibly compressed name at pkt[*pos], leaving *pos just past it. Compressed names
+ * are only legal outside the question; pointers must point strictly backwards, which bounds the
+ * walk without a hop counter, but we still cap the total name length at 255. */
+static bool skip_name(const uint8_t *pkt, size_t len, size_t *pos)
+{
+    size_t p = *pos, end = 0, total = 0;
+    bool jumped = false;
+    for (;;) {
+        if (p >= len)
+            return false;
+        uint8_t l = pkt[p];
+        if ((l & 0xc0) == 0xc0) {
+            if (p + 1 >= len)
+                return false;
+            size_t target = (size_t)(l & 0x3f) << 8 | pkt[p + 1];
+            if (target >= p)
+                return false; /* forward or self pointer: a loop or garbage */
+            if (!jumped)
+                end = p + 2;
+            jumped = true;
+            p = target;
+            continue;
+        }
+        if (l & 0xc0)
+            return false; /* 0x40/0x80: extended label types (RFC 6891 §5) are not supported */
+        total += (size_t)l + 1;
+        if (total > DNAME_MAXLEN)
+            return false;
+        if (l == 0) {
+            *pos = jumped ? end : p + 1;
+            return true;
+        }
+        p += (size_t)l + 1;
+    }
+}
+
+/* RFC 7871 §6: a query's ECS option must carry SCOPE 0, an address no longer than the source
+ * prefix needs, and zero bits past the prefix; anything else is FORMERR. */
+static bool parse_ecs(const uint8_t *o, size_t olen, query_t *q)
+{
+    if (olen < 4)
+        return false;
+    uint16_t family = rd16(o);
+    uint8_t source = o[2], scope = o[3];
+    size_t alen = olen - 4;
+    unsigned maxbits = family == 1 ? 32 : family == 2 ? 128 : 0;
+    if (!maxbits || source > maxbits || scope != 0 || alen != ((size_t)source + 7) / 8)
+        return false;
+    if (alen && (source % 8) && (o[4 + alen - 1] & (0xff >> (source % 8))))
+        return false;
+    q->has_ecs = true;
+    q->ecs_family = family;
+    q->ecs_source_prefix = source;
+    memset(q->ecs_addr, 0, sizeof(q->ecs_addr));
+    memcpy(q->ecs_addr, o + 4, alen);
+    return true;
+}
+
+static bool parse_opt(const uint8_t *pkt, size_t rr, size_t rdata, size_t rdlen, query_t *q)
+{
+    q->has_edns = true;
+    uint16_t payload = rd16(pkt + rr + 3); /* owner(1) type(2) then CLASS = payload */
+    q->edns_payload = payload < EDNS_MIN_PAYLOAD ? EDNS_MIN_PAYLOAD : payload;
+    q->edns_version = pkt[rr + 1 + 4 + 1];
+    q->edns_do = (rd16(pkt + rr + 1 + 4 + 2) & EDNS_DO) != 0;
+    size_t p = rdata, end = rdata + rdlen;
+    while (p < end) {
+        if (end - p < 4)
+            return false;
+        uint16_t code = rd16(pkt + p), olen = rd16(pkt + p + 2);
+        p += 4;
+        if (end - p < olen)
+            return false;
+        if (code == EDNS_OPT_NSID) {
+            q->nsid_requested = true;
+        } else if (code == EDNS_OPT_ECS) {
+            if (q->has_ecs || !parse_ecs(pkt + p, olen, q))
+                return false;
+        }
+        p += olen;
+    }
+    return true;
+}
+
+enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, query_t *q)
+{
+    q->has_question = false;
+    q->has_edns = false;
+    q->edns_do = false;
+    q->edns_version = 0;
+    q->edns_payload = EDNS_MIN_PAYLOAD;
+    q->nsid_requested = false;
+    q->has_ecs = false;
+
+    if (unlikely(len < DNS_HDR_LEN))
+        return WIRE_DROP;
+    q->id = rd16(pkt);
+    q->flags = rd16(pkt + 2);
+    if (unlikely(q->flags & F_QR))
+        return WIRE_DROP;
+    uint16_t qdcount = rd16(pkt + 4), ancount = rd16(pkt + 6), nscount = rd16(pkt + 8),
+             arcount = rd16(pkt + 10);
+
+    /* The question: one uncompressed name (nothing precedes it to point at), type, class. */
+    if (qdcount == 1) {
+        size_t p = DNS_HDR_LEN, n = 0;
+        unsigned labels = 0;
+        for (;;) {
+            if (p >= len)
+                return WIRE_FORMERR;
+            uint8_t l = pkt[p];
+            if (l > 63 || n + l + 1 > DNAME_MAXLEN || p + 1 + l > len)
+                return WIRE_FORMERR;
+            if (l)
+                q->label_off[labels++] = (uint8_t)n;
+            q->qname[n++] = l;
+            for (unsigned i = 1; i <= l; i++)
+                q->qname[n++] = dname_lower(pkt[p + i]);
+            p += (size_t)l + 1;
+            if (!l)
+                break;
+        }
+        if (len - p < 4)
+            return WIRE_FORMERR;
+        q->qname_len = (uint8_t)n;
+        q->qname_labels = (uint8_t)labels;
+        q->qtype = rd16(pkt + p);
+        q->qclass = rd16(pkt + p + 2);
+        q->question_end = (uint16_t)(p + 4);
+        q->has_question = true;
+    }
+
+    if (F_OPCODE(q->flags) != OPCODE_QUERY)
+        return WIRE_NOTIMP;
+    if (qdcount != 1 || ancount != 0 || nscount != 0)
+        return WIRE_FORMERR;
+
+    /* Additional section: find the OPT RR; skip anything else (TSIG comes with transfers). */
+    size_t p = q->question_end;
+    for (unsigned i = 0; i < arcount; i++) {
+        size_t rr = p;
+        if (!skip_name(pkt, len, &p) || len - p < 10)
+            return WIRE_FORMERR;
+        uint16_t type = rd16(pkt + p);
+        size_t rdlen = rd16(pkt + p + 8);
+        size_t rdata = p + 10;
+        if (len - rdata < rdlen)
+            return WIRE_FORMERR;
+        if (type == T_OPT) {
+            /* RFC 6891 §6.1.1: exactly one OPT, owned by the root. */
+            if (q->has_edns || p != rr + 1 || pkt[rr] != 0)
+                return WIRE_FORMERR;
+            if (!parse_opt(pkt, rr, rdata, rdlen, q))
+                return WIRE_FORMERR;
+        }
+        p = rdata + rdlen;
+    }
+    return WIRE_OK;
+}
+
+void pkt_rewind(pkt_t *p, size_t len)
+{
+    p->len = len;
+    while (p->ncomp && p->comp[p->ncomp - 1].off >= len)
+        p->ncomp--;
+}
+
+void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
+{
+    /* Offsets must fit the 14-bit pointer field. */
+    if (p->ncomp < PKT_COMP_MAX && off < 0x4000)
+    {
+        p->comp[p->ncomp].off = (uint16_t)off;
+        p->comp[p->ncomp].labels = (uint8_t)labels;
+        p->ncomp++;
+    }
+}
+
+/* Does the name at buf[off] (following pointers) equal name (case-insensitively)? Names in the
+ * packet were written by us, so pointers are well formed; still, bound the hops. */
+static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
+{
+    for (unsigned hops = 0; hops < 128;) {
+        uint8_t l = buf[off];
+        if ((l & 0xc0) == 0xc0) {
+            off = (size_t)(l & 0x3f) << 8 | buf[off + 1];
+            hops++;
+            continue;
+        }
+        if (l != *name)
+            return false;
+        if (!l)
+            return true;
+        for (unsigned i = 1; i <= l; i++) {
+            if (dname_lower(buf[off + i]) != dname_lower(name[i]))
+                return false;
+        }
+        off += (size_t)l + 1;
+        name += (size_t)l + 1;
+    }
+    return false;
+}
+
+bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
+{
+    uint8_t off[DNAME_MAXLABELS];
+    unsigned n = dname_label_offsets(name, off);
+    unsigned match = n; /* index of the first label covered by a pointer; n = none */
+    uint16_t ptr = 0;
+    if (compress) {
+        for (unsigned i = 0; i < n && match == n; i++) {
+            for (unsigned c = 0; c < p->ncomp; c++) {
+                if (p->comp[c].labels == n - i && name_eq_at(p->buf, p->comp[c].off, name + off[i])) {
+                    match = i;
+                    ptr = p->comp[c].off;
+                    break;
+                }
+            }
+        }
+    }
+    size_t lit = match == n ? len : off[match];
+    size_t need = lit + (match == n ? 0 : 2);
+    if (unlikely(p->len + need > p->cap))
+        return false;
+    size_t start = p->len;
+    memcpy(p->buf + start, name, lit);
+    p->len += lit;
+    if (match != n) {
+        wr16(p->buf + p->len, (uint16_t)(0xc000 | ptr));
+        p->len += 2;
+    }
+    if (compress) {
+        for (unsigned i = 0; i < match; i++)
+            pkt_comp_add(p, start + off[i], n - i);
+    }
+    return true;
+}
