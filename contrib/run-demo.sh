@@ -25,5 +25,5 @@ mkdir -p build
 (cd build && ../configure)
 make -C build -j"$(nproc 2>/dev/null || echo 2)"
 
-echo "run-demo: starting build/src/hadnsd -c etc/hadnsd.json $* (Ctrl-C to stop)"
+echo "run-demo: starting build/src/hadnsd -c etc/hadnsd.json${*:+ $*} (Ctrl-C to stop)"
 exec build/src/hadnsd -c etc/hadnsd.json "$@"

@@ -188,7 +188,7 @@ static bool k_zone_dir(struct ctx *x, const char *key, json_t *v)
 
 static char *join(const char *dir, const char *file)
 {
-    if (file[0] == '/' || !dir[0])
+    if (file[0] == '/' || !dir[0] || !strcmp(dir, "."))
         return xstrdup(file);
     size_t n = strlen(dir) + strlen(file) + 2;
     char *p = xmalloc(n);

@@ -33,6 +33,7 @@ struct tcp_conn {
 
 struct tcp_listen {
     worker_t *w;
+    const char *text; /* the listener's address, for messages */
     int fd;
     struct event *ev;
     struct event *pause;
@@ -194,7 +195,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("tcp accept on %s (pausing %d ms)", w->listeners[0].text,
+                log_warn("tcp accept on %s (pausing %d ms)", l->text,
                          ACCEPT_PAUSE_MS);
                 struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
                 event_del(l->ev);
@@ -222,6 +223,7 @@ bool net_tcp_init(worker_t *w, hadns_err_t *err)
     for (size_t i = 0; i < w->nlisteners; i++) {
         struct tcp_listen *l = &t->ls[i];
         l->w = w;
+        l->text = w->listeners[i].text;
         l->fd = w->tcp_fds[i];
         l->ev = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept, l);
         l->pause = evtimer_new(w->base, on_resume, l);

@@ -296,16 +296,6 @@ static znode_t *new_node(zone_t *z, const uint8_t *name, size_t len)
     return n;
 }
 
-static const char *type_name(uint16_t type, char buf[16])
-{
-    switch (type) {
-    case T_SOA: return "SOA";
-    case T_NS: return "NS";
-    case T_CNAME: return "CNAME";
-    default: snprintf(buf, 16, "TYPE%u", type); return buf;
-    }
-}
-
 /* Builds the node for recs[lo..hi) (one owner, sorted by type). */
 static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, size_t lo,
                        size_t hi, const char *file, hadns_err_t *err)
@@ -334,7 +324,6 @@ static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, si
         while (j < hi && recs[j].type == recs[i].type)
             j++;
         uint16_t type = recs[i].type;
-        char tb[16];
         /* Deduplicate (RFC 2181 §5: an RRset has no duplicate records) and size the rdata. */
         size_t total = 0, count = 0;
         bool *dup = xcalloc(j - i, sizeof(bool));
@@ -400,8 +389,9 @@ static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, si
             has_other = true;
         }
         if (has_cname && has_other) {
-            err_set(err, "%s:%u: CNAME and other data (%s) at the same name", file,
-                    recs[i].line, type_name(type == T_CNAME ? recs[lo].type : type, tb));
+            unsigned l1 = recs[lo].line, l2 = recs[i].line;
+            err_set(err, "%s:%u: CNAME and other data at the same name (see line %u)", file,
+                    l1 > l2 ? l1 : l2, l1 > l2 ? l2 : l1);
             return false;
         }
         if (type == T_A || type == T_AAAA)

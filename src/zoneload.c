@@ -4,6 +4,7 @@
 #include "zoneload.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,32 @@
 /* RFC 1035 §5.1 leaves a missing TTL to the server; 3600 is what NSD and ldns assume when a
  * zone has neither $TTL nor an explicit TTL on its first record. */
 #define DEFAULT_TTL 3600
+
+/* Consumes blank and comment-only lines so that the next ldns call starts on the record's own
+ * first line; that is the line an error message must name. Leading white space on a record line
+ * is meaningful (it repeats the previous owner), so such lines are put back untouched. */
+static void skip_blank_lines(FILE *fp, int *line)
+{
+    char buf[256];
+    for (;;) {
+        long pos = ftell(fp);
+        if (pos < 0 || !fgets(buf, sizeof(buf), fp))
+            return;
+        const char *p = buf + strspn(buf, " \t\r");
+        bool has_nl = strchr(buf, '\n') != NULL;
+        if (*p == ';' && !has_nl) {
+            int c;
+            while ((c = getc(fp)) != EOF && c != '\n')
+                ;
+            has_nl = c == '\n';
+        } else if (*p != '\n' && *p != ';' && *p != '\0') {
+            fseek(fp, pos, SEEK_SET);
+            return;
+        }
+        if (has_nl)
+            (*line)++;
+    }
+}
 
 zone_t *zoneload_file(const char *origin, const char *path, hadns_err_t *err)
 {
@@ -46,6 +73,9 @@ zone_t *zoneload_file(const char *origin, const char *path, hadns_err_t *err)
     hadns_err_t rerr;
     while (!feof(fp)) {
         ldns_rr *rr = NULL;
+        skip_blank_lines(fp, &line);
+        if (feof(fp))
+            break;
         int start = line;
         ldns_status s = ldns_rr_new_frm_fp_l(&rr, fp, &ttl, &org, &prev, &line);
         if (s == LDNS_STATUS_SYNTAX_EMPTY || s == LDNS_STATUS_SYNTAX_TTL ||
@@ -58,9 +88,13 @@ zone_t *zoneload_file(const char *origin, const char *path, hadns_err_t *err)
             goto out;
         }
         if (s != LDNS_STATUS_OK) {
-            /* ldns counts the line it failed on; an empty count means the first line. */
-            err_set(err, "%s:%d: %s", path, line > start ? line : start + 1,
-                    ldns_get_errorstr_by_id(s));
+            /* Name the line the record starts on; an unbalanced "(" makes ldns read on, so
+             * also say where it stopped. */
+            if (line > start + 1)
+                err_set(err, "%s:%d: %s (in the record spanning lines %d-%d)", path, start + 1,
+                        ldns_get_errorstr_by_id(s), start + 1, line);
+            else
+                err_set(err, "%s:%d: %s", path, start + 1, ldns_get_errorstr_by_id(s));
             goto out;
         }
         int rrline = start + 1;
