@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,6 +37,10 @@ int main(int argc, char **argv)
         {"foreground", no_argument, NULL, 'f'},   {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
     };
+    /* ldns allocates and frees a large line buffer per record; with glibc's default 128 KiB trim
+     * threshold every free shrank the heap and the next malloc grew it again (3.9 million brk
+     * calls for a 1M-record zone: 18 s instead of 2.3 s). Keep up to 64 MiB of freed heap. */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     const char *path = HADNSD_DEFAULT_CONFIG;
     bool check = false;
     int c;
