@@ -86,10 +86,22 @@ build_and_check() { # DIR: make + make check
     make -C "$dir" -j"$jobs" || die "build in $dir/"
     say "make -j$jobs check in $dir/"
     rm -f "$dir/test-suite.log" # so a test build failure does not show a stale summary
-    if ! make -C "$dir" -j"$jobs" check; then
+    local rc=0
+    make -C "$dir" -j"$jobs" check || rc=$?
+    summary "$dir"
+    if [ $rc -ne 0 ]; then
         show_failures "$dir"
         die "make check in $dir/"
     fi
+}
+
+summary() { # DIR: the harness' counts as one plain line ("N passed, N failed, N skipped")
+    local log=$1/test-suite.log p f s
+    [ -f "$log" ] || return 0
+    p=$(sed -n 's/^# PASS: *//p' "$log")
+    f=$(( $(sed -n 's/^# FAIL: *//p' "$log") + $(sed -n 's/^# ERROR: *//p' "$log") + $(sed -n 's/^# XPASS: *//p' "$log") ))
+    s=$(sed -n 's/^# SKIP: *//p' "$log")
+    printf '%s: %s passed, %s failed, %s skipped\n' "${1##*/}" "${p:-0}" "$f" "${s:-0}"
 }
 
 for phase in "${phases[@]}"; do

@@ -82,8 +82,8 @@ static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t type, u
                 return false;
             o += nl;
         }
-        if (!pkt_put(p, rd + o, rdlen - o))
-            return false;
+        if (o > rdlen || !pkt_put(p, rd + o, rdlen - o))
+            return false; /* cannot happen: the loader checks these layouts */
     }
     wr16(h + 8, (uint16_t)(p->len - start));
     return true;
@@ -315,7 +315,8 @@ size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t 
         if (udp < limit)
             limit = udp;
     }
-    bool edns = st == WIRE_OK && q->has_edns;
+    /* RFC 6891 §6.1.1: a response to a request with OPT carries OPT, NOTIMP included. */
+    bool edns = (st == WIRE_OK || st == WIRE_NOTIMP) && q->has_edns;
     size_t optlen = edns ? 11 + (q->nsid_requested && opts->nsid ? 4u + opts->nsid_len : 0) : 0;
 
     struct resp r = {.ctx = ctx, .p = &ctx->pkt, .zone = NULL};

@@ -46,7 +46,7 @@ bool conf_parse_addr(const char *s, uint16_t default_port, struct sockaddr_stora
     unsigned long p = default_port;
     if (port) {
         char *end;
-        if (!*port || *port == '-' || *port == '+')
+        if (strspn(port, "0123456789") != strlen(port) || !*port || strlen(port) > 5)
             return false;
         p = strtoul(port, &end, 10);
         if (*end || p > 65535)

@@ -103,6 +103,8 @@ size_t dname_from_str(const char *s, uint8_t out[DNAME_MAXLEN])
                     if (c > 255)
                         return 0;
                     s += 3;
+                } else if (*s >= '0' && *s <= '9') {
+                    return 0; /* RFC 1035 §5.1: \DDD takes exactly three digits */
                 } else if (*s) {
                     c = (unsigned char)*s++;
                 } else {

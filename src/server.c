@@ -280,7 +280,7 @@ int server_run(cfg_t *cfg)
     size_t nl;
     const net_listener_t *ls = net_listeners(s->net, &nl);
     for (size_t i = 0; i < nl; i++)
-        log_info("listening on %s (udp+tcp)", ls[i].text);
+        log_notice("listening on %s (udp+tcp)", ls[i].text);
     log_notice("hadnsd %s ready: %zu zones (%zu failed), %u workers", PACKAGE_VERSION,
                cfg->nzones - failed, failed, cfg->workers);
 

@@ -137,32 +137,46 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, query_t *q)
         q->has_question = true;
     }
 
-    if (F_OPCODE(q->flags) != OPCODE_QUERY)
-        return WIRE_NOTIMP;
-    if (qdcount != 1 || ancount != 0 || nscount != 0)
+    bool notimp = F_OPCODE(q->flags) != OPCODE_QUERY;
+    if (!notimp && (qdcount != 1 || ancount != 0 || nscount != 0))
         return WIRE_FORMERR;
+    if (notimp && qdcount > 1)
+        return WIRE_NOTIMP;
 
-    /* Additional section: find the OPT RR; skip anything else (TSIG comes with transfers). */
-    size_t p = q->question_end;
+    /* Skip the answer and authority records (only other opcodes have them), then find the OPT
+     * in the additional section; anything else there is skipped (TSIG comes with transfers).
+     * For an opcode we do not serve, a malformed remainder just means no OPT to echo. */
+    size_t p = q->has_question ? q->question_end : DNS_HDR_LEN;
+    for (unsigned i = 0; i < (unsigned)ancount + nscount; i++) {
+        if (!skip_name(pkt, len, &p) || len - p < 10 || len - p - 10 < rd16(pkt + p + 8))
+            return notimp ? WIRE_NOTIMP : WIRE_FORMERR;
+        p += 10u + rd16(pkt + p + 8);
+    }
     for (unsigned i = 0; i < arcount; i++) {
         size_t rr = p;
         if (!skip_name(pkt, len, &p) || len - p < 10)
-            return WIRE_FORMERR;
+            goto bad;
         uint16_t type = rd16(pkt + p);
         size_t rdlen = rd16(pkt + p + 8);
         size_t rdata = p + 10;
         if (len - rdata < rdlen)
-            return WIRE_FORMERR;
+            goto bad;
         if (type == T_OPT) {
             /* RFC 6891 §6.1.1: exactly one OPT, owned by the root. */
             if (q->has_edns || p != rr + 1 || pkt[rr] != 0)
-                return WIRE_FORMERR;
+                goto bad;
             if (!parse_opt(pkt, rr, rdata, rdlen, q))
-                return WIRE_FORMERR;
+                goto bad;
         }
         p = rdata + rdlen;
     }
-    return WIRE_OK;
+    return notimp ? WIRE_NOTIMP : WIRE_OK;
+bad:
+    if (notimp) {
+        q->has_edns = false;
+        return WIRE_NOTIMP;
+    }
+    return WIRE_FORMERR;
 }
 
 void pkt_rewind(pkt_t *p, size_t len)

@@ -196,6 +196,55 @@ void zone_builder_free(zone_builder_t *zb)
     free(zb);
 }
 
+/* Length of the uncompressed name at rd[off..len), or 0 if there is none. */
+static size_t name_at(const uint8_t *rd, size_t len, size_t off)
+{
+    size_t i = off;
+    while (i < len && rd[i] && rd[i] <= 63)
+        i += (size_t)rd[i] + 1;
+    if (i >= len || rd[i] != 0 || i + 1 - off > DNAME_MAXLEN)
+        return 0;
+    return i + 1 - off;
+}
+
+/* The answer path copies and compresses names inside these types' rdata, so their layout must
+ * be exact; a zone may write any type in RFC 3597 "\#" form, which ldns takes on trust
+ * (RFC 3597 §5: a known type in that form is still that type). Returns false if malformed. */
+static bool rdata_ok(uint16_t type, const uint8_t *rd, size_t len)
+{
+    size_t skip = 0, names = 1, tail = 0;
+    switch (type) {
+    case T_NS: case T_CNAME: case T_PTR: case T_MD: case T_MF: case T_MB: case T_MG:
+    case T_MR: case T_DNAME:
+        break;
+    case T_SOA:
+        names = 2;
+        tail = 20;
+        break;
+    case T_MINFO:
+        names = 2;
+        break;
+    case T_MX:
+        skip = 2;
+        break;
+    case T_SRV:
+        skip = 6;
+        break;
+    default:
+        return true;
+    }
+    size_t o = skip;
+    if (o > len)
+        return false;
+    for (size_t i = 0; i < names; i++) {
+        size_t n = name_at(rd, len, o);
+        if (!n)
+            return false;
+        o += n;
+    }
+    return o + tail == len;
+}
+
 bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uint16_t type,
                       uint32_t ttl, const uint8_t *rdata, size_t rdlen, unsigned line,
                       hadns_err_t *err)
@@ -211,6 +260,10 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
     }
     if (rdlen > 65535) {
         err_set(err, "%u: rdata too long", line);
+        return false;
+    }
+    if (!rdata_ok(type, rdata, rdlen)) {
+        err_set(err, "%u: malformed rdata for its type (TYPE%u)", line, type);
         return false;
     }
     if (zb->nrecs == zb->caprecs) {
@@ -425,7 +478,8 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
     z->nrecords = zb->nrecs;
     table_reserve(z, 16);
 
-    qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
+    if (zb->nrecs)
+        qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
     for (size_t lo = 0; lo < zb->nrecs;) {
         size_t hi = lo + 1;
         while (hi < zb->nrecs && dname_eq(zb->recs[hi].owner, zb->recs[hi].olen,

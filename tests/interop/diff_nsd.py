@@ -1417,6 +1417,19 @@ def rule_formerr_not_drop(ctx, diffs):
     return {i for i, d in enumerate(diffs) if d.kind == "response"}
 
 
+def rule_opt_in_notimp(ctx, diffs):
+    """RFC 6891 §7: "If an OPT record is present in a received request, compliant
+    responders MUST include an OPT record in their respective responses."  NSD leaves it
+    out of NOTIMP answers to unknown opcodes; the candidate includes it.  Covered: the
+    query had EDNS version 0, the candidate answered NOTIMP with an OPT of version 0 and
+    NSD with none; only that presence difference is allowed."""
+    q, ref, cand = ctx.q, ctx.ref, ctx.cand
+    if q.edns != 0 or cand.rcode != 4 or ref.edns is not None or cand.edns is None \
+            or cand.edns["version"] != 0:
+        return set()
+    return {i for i, d in enumerate(diffs) if d.kind == "edns:presence"}
+
+
 # (name, RFC, predicate).  Keep every entry commented with why it is legitimate.
 ALLOW = [
     # ANY: hadnsd returns one RRset of the node, NSD one over UDP and all over TCP.
@@ -1448,6 +1461,8 @@ ALLOW = [
     ("axfr-over-udp (RFC 5936 §4.2)", rule_axfr_udp),
     # NOTIFY for a zone we are not secondary for: hadnsd NOTIMP, NSD REFUSED.
     ("notify-not-secondary (RFC 1996 §3.10, RFC 1035 §4.1.1)", rule_notify_not_secondary),
+    # NOTIMP to an EDNS query: hadnsd includes OPT (MUST), NSD leaves it out.
+    ("opt-in-notimp (RFC 6891 §7)", rule_opt_in_notimp),
     # Malformed query (bare header over TCP): hadnsd FORMERR, NSD silence.
     ("formerr-not-drop (RFC 1035 §4.1.1, RFC 8906 §3)", rule_formerr_not_drop),
 ]
