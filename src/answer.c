@@ -202,6 +202,22 @@ static const rrset_t *any_rrset(const znode_t *n)
     return NULL;
 }
 
+/* Whether a chain goes on to next (lowercase): only inside the zone, and not into a loop
+ * (every name in a loop has been answered once by then). */
+static bool follow(const struct resp *r, const query_t *q, uint8_t names[][DNAME_MAXLEN],
+                   unsigned hop, const uint8_t *next, size_t len)
+{
+    if (!dname_is_subdomain(next, len, r->zone->name, r->zone->name_len))
+        return false;
+    if (dname_eq(next, len, q->qname, q->qname_len))
+        return false;
+    for (unsigned i = 0; i < hop; i++) {
+        if (dname_eq(next, len, names[i], dname_len(names[i])))
+            return false;
+    }
+    return true;
+}
+
 static void resolve(struct resp *r)
 {
     query_t *q = &r->ctx->q;
@@ -223,6 +239,42 @@ static void resolve(struct resp *r)
                 r->flags &= (uint16_t)~F_AA;
             referral(r, node);
             return;
+        }
+        if (kind == ZL_DNAME) {
+            /* RFC 6672 §3.2: the DNAME, a CNAME from this name to the name with the DNAME's
+             * owner replaced by its target, then that name if it is in the zone. */
+            const rrset_t *dn = znode_rrset(node, T_DNAME);
+            if (!must_put(r, node->name, node->name_len, dn, dn->ttl, &r->an))
+                return;
+            const uint8_t *target = dn->rdata + 2;
+            size_t tlen = rd16(dn->rdata), prefix = nlen - node->name_len;
+            if (prefix + tlen > DNAME_MAXLEN) {
+                r->rcode = RCODE_YXDOMAIN; /* RFC 6672 §2.2 */
+                return;
+            }
+            if (hop + 1 >= MAX_CHAIN)
+                return;
+            uint8_t *next = names[hop];
+            memcpy(next, name, prefix);
+            memcpy(next + prefix, target, tlen);
+            size_t mark = r->p->len;
+            if (!put_rr(r->p, name, nlen, T_CNAME, dn->ttl, next, prefix + tlen)) {
+                pkt_rewind(r->p, mark);
+                r->flags |= F_TC;
+                r->full = true;
+                return;
+            }
+            r->an++;
+            if (qtype == T_CNAME)
+                return; /* the synthesized CNAME is the answer itself */
+            dname_tolower(next, next, prefix + tlen);
+            if (!follow(r, q, names, hop, next, prefix + tlen))
+                return;
+            name = next;
+            nlen = prefix + tlen;
+            nl = dname_label_offsets(name, toff);
+            off = toff;
+            continue;
         }
         if (kind == ZL_NXDOMAIN) {
             /* RFC 6604 §3: the rcode speaks of the last name in the chain. */
@@ -251,15 +303,8 @@ static void resolve(struct resp *r)
             return;
         uint8_t *next = names[hop];
         dname_tolower(next, target, tlen);
-        if (!dname_is_subdomain(next, tlen, z->name, z->name_len))
+        if (!follow(r, q, names, hop, next, tlen))
             return;
-        /* A loop: stop once every name in it has been answered. */
-        if (dname_eq(next, tlen, q->qname, q->qname_len))
-            return;
-        for (unsigned i = 0; i < hop; i++) {
-            if (dname_eq(next, tlen, names[i], dname_len(names[i])))
-                return;
-        }
         name = next;
         nlen = tlen;
         nl = dname_label_offsets(name, toff);

@@ -25,7 +25,7 @@ enum dns_type {
 
 enum dns_rcode {
     RCODE_NOERROR = 0, RCODE_FORMERR = 1, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3,
-    RCODE_NOTIMP = 4, RCODE_REFUSED = 5, RCODE_NOTAUTH = 9,
+    RCODE_NOTIMP = 4, RCODE_REFUSED = 5, RCODE_YXDOMAIN = 6, RCODE_NOTAUTH = 9,
     RCODE_BADVERS = 16 /* extended: upper 8 bits live in the OPT TTL */
 };
 

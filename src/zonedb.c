@@ -64,6 +64,10 @@ enum zlookup_kind zone_lookup(const zone_t *z, const uint8_t *qname, size_t qlen
         *node = n->cut;
         return ZL_DELEGATION;
     }
+    if (n->flags & ZN_DNAME) {
+        *node = n;
+        return ZL_DNAME;
+    }
     /* RFC 4592 §3.3.1: only the closest encloser's own wildcard child may synthesize. */
     if (n->wild) {
         *node = n->wild;
@@ -451,11 +455,26 @@ static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, si
             n->flags |= ZN_ADDR;
         if (type == T_NS)
             n->flags |= is_apex ? 0 : ZN_DELEG;
+        if (type == T_DNAME)
+            n->flags |= ZN_DNAME;
         i = j;
     }
     if (is_apex)
         n->flags |= ZN_APEX;
     return true;
+}
+
+/* A construction-time mark: below a DNAME (an error unless only empty non-terminals). */
+#define ZN_BELOW_DNAME 0x80
+
+/* The line of the first record owned by n, for messages. */
+static unsigned owner_line(const zone_builder_t *zb, const znode_t *n)
+{
+    for (size_t i = 0; i < zb->nrecs; i++) {
+        if (dname_eq(zb->recs[i].owner, zb->recs[i].olen, n->name, n->name_len))
+            return zb->recs[i].line;
+    }
+    return 0;
 }
 
 /* Name minus its first label (for a name below the origin). */
@@ -565,6 +584,18 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
             znode_t *p = (znode_t *)zone_find(z, pn, plen, dname_hash(pn, plen));
             assert(p);
             nd->cut = p->cut ? p->cut : (nd->flags & ZN_DELEG) ? nd : NULL;
+            /* RFC 6672 §2.4: nothing exists below a DNAME (it could never be reached). */
+            if (p->flags & (ZN_DNAME | ZN_BELOW_DNAME)) {
+                nd->flags |= ZN_BELOW_DNAME;
+                if (!(nd->flags & ZN_ENT)) {
+                    char o[DNAME_MAXSTR];
+                    dname_to_str(nd->name, o);
+                    err_set(err, "%s:%u: %s lies below a DNAME (RFC 6672 §2.4)", file,
+                            owner_line(zb, nd), o);
+                    free(byd);
+                    goto fail;
+                }
+            }
             if (nd->name[0] == 1 && nd->name[1] == '*')
                 p->wild = nd;
         }

@@ -36,6 +36,7 @@ typedef struct rrset {
 #define ZN_DELEG 0x02  /* NS at a name other than the apex: a zone cut */
 #define ZN_ENT 0x04    /* empty non-terminal: exists only because names below it do */
 #define ZN_ADDR 0x08   /* has A or AAAA */
+#define ZN_DNAME 0x10  /* has a DNAME: names below it are synthesized (RFC 6672) */
 
 struct znode {
     const uint8_t *name; /* lowercase wire */
@@ -76,6 +77,7 @@ enum zlookup_kind {
     ZL_WILDCARD,   /* node is the wildcard node that synthesizes the qname (RFC 4592) */
     ZL_DELEGATION, /* node is the zone cut at or above the qname: answer with a referral */
     ZL_NXDOMAIN,   /* node is the closest encloser; no name and no wildcard */
+    ZL_DNAME,      /* node is a DNAME owner above the qname: substitute (RFC 6672 §3.2) */
 };
 
 /* RFC 1034 §4.3.2 steps 3a-3c inside one zone. qname is lowercase wire with label offsets off[]

@@ -616,6 +616,19 @@ def build_battery(zones, rng, all_origins):
             deep = child("deep", child(rand_label(rng, "dl-"), d))
             for t in ("A", "AAAA", "NS", "DS", "SOA", "ANY", "TXT", "MX", "CNAME"):
                 add("below-delegation", z, deep, t, edns=0, do=True)
+        # 5b. DNAME owners (RFC 6672): names below them that exist below the target, a
+        # chained one, a missing one, and one whose substitution overflows 255 octets
+        for n in nodes:
+            if RT.DNAME not in z.nodes.get(n, {}):
+                continue
+            long_label = "l" * 61 + rand_label(rng, "")[:2]
+            for lab in ("x", "y", "missing", long_label):
+                qn = child(lab, n)
+                if len(qn.to_wire()) > 255:
+                    continue
+                for t in ("A", "AAAA", "TXT", "CNAME", "DNAME", "ANY"):
+                    add("dname", z, mix_case(qn, rng), t, edns=0)
+                    add("dname", z, qn, t, edns=None, transport="tcp")
         # 6. CNAME owners again with the chain-relevant types over both EDNS variants
         for n in nodes:
             if RT.CNAME in z.nodes.get(n, {}):

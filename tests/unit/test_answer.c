@@ -459,6 +459,53 @@ Test(answer, cname_chain_in_zone)
     free(first);
 }
 
+/* ---- DNAME (RFC 6672) ---- */
+
+Test(answer, dname_synthesizes_a_cname_and_follows_it)
+{
+    /* RFC 6672 §3.2: the DNAME, then a CNAME from the qname to the substituted name, then
+     * (the target being in the zone) that name's answer. */
+    ASK("x.old.example.com", T_A);
+    expect_head(RCODE_NOERROR, true, 3, 0);
+    RRS(0, "old.example.com. 3600 IN DNAME new.example.com.",
+        "x.old.example.com. 3600 IN CNAME x.new.example.com.",
+        "x.new.example.com. 3600 IN A 192.0.2.101");
+    cr_assert_eq(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(pkt), 0)), LDNS_RR_TYPE_DNAME);
+}
+
+Test(answer, dname_target_outside_the_zone)
+{
+    ASK("y.away.example.com", T_A);
+    expect_head(RCODE_NOERROR, true, 2, 0);
+    RRS(0, "away.example.com. 3600 IN DNAME example.net.",
+        "y.away.example.com. 3600 IN CNAME y.example.net.");
+}
+
+Test(answer, dname_to_a_missing_name_is_nxdomain)
+{
+    /* RFC 6604 §3: the rcode speaks of the last name of the chain. */
+    ASK("missing.old.example.com", T_A);
+    expect_head(RCODE_NXDOMAIN, true, 2, 1);
+}
+
+Test(answer, dname_owner_itself_is_ordinary_data)
+{
+    ASK("old.example.com", T_DNAME);
+    expect_head(RCODE_NOERROR, true, 1, 0);
+    RRS(0, "old.example.com. 3600 IN DNAME new.example.com.");
+    ASK("old.example.com", T_A);
+    expect_head(RCODE_NOERROR, true, 0, 1); /* NODATA: the DNAME does not apply to its owner */
+}
+
+Test(answer, dname_overflow_is_yxdomain)
+{
+    /* RFC 6672 §2.2: a substituted name longer than 255 octets is YXDOMAIN, with the DNAME. */
+    ASK("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.long.example.com", T_A);
+    cr_assert_eq(rcode(), 6, "rcode %u, want YXDOMAIN", rcode());
+    cr_assert_eq(AN(), 1);
+    cr_assert_eq(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_answer(pkt), 0)), LDNS_RR_TYPE_DNAME);
+}
+
 Test(answer, cname_qtype_is_not_followed)
 {
     ASK("cdn.example.com", T_CNAME);

@@ -569,6 +569,12 @@ Test(zoneload, unbalanced_parenthesis_at_eof_is_an_error)
     expect_error(HEAD "ok A 192.0.2.1\nd A ( 192.0.2.4\n", ":6: ", "");
 }
 
+Test(zoneload, data_below_a_dname)
+{
+    /* RFC 6672 §2.4: a DNAME owner has no descendants; they could never be reached. */
+    expect_error(HEAD "d DNAME target.example.\nsub.d A 192.0.2.1\n", ":6: ", "DNAME");
+}
+
 Test(zoneload, cname_and_other_data)
 {
     /* RFC 1034 §3.6.2 / RFC 2181 §10.1: the later of the two clashing lines is named, and the
