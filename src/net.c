@@ -219,7 +219,8 @@ net_t *net_new(const struct sockaddr_storage *addrs, const socklen_t *lens, size
             err_set(err, "worker %u: cannot create an event base", w);
             goto fail;
         }
-        if (!net_udp_init(wk, err) || !net_tcp_init(wk, err))
+        unsigned first = opts->workers + w * (unsigned)count; /* see net_readers() */
+        if (!net_udp_init(wk, first, err) || !net_tcp_init(wk, err))
             goto fail;
     }
     return n;
@@ -251,12 +252,25 @@ bool net_start(net_t *n, hadns_err_t *err)
             return false;
         }
         n->workers[w].started = true;
+        if (!net_udp_start(&n->workers[w], err)) {
+            net_stop(n);
+            return false;
+        }
     }
     return true;
 }
 
+unsigned net_readers(unsigned workers, size_t nlisteners)
+{
+    return workers * (1 + (unsigned)nlisteners);
+}
+
 void net_stop(net_t *n)
 {
+    for (unsigned w = 0; w < n->opts.workers; w++) {
+        if (n->workers[w].udp)
+            net_udp_stop(&n->workers[w]);
+    }
     for (unsigned w = 0; w < n->opts.workers; w++) {
         if (n->workers[w].started)
             event_base_loopbreak(n->workers[w].base);

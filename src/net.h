@@ -45,7 +45,7 @@ typedef struct worker {
     size_t nlisteners;
     int *udp_fds; /* one per listener */
     int *tcp_fds;
-    answer_ctx_t actx;
+    answer_ctx_t actx; /* TCP's */
     struct udp_state *udp;
     struct tcp_state *tcp;
 } worker_t;
@@ -60,6 +60,10 @@ net_t *net_new(const struct sockaddr_storage *addrs, const socklen_t *lens, size
 const net_listener_t *net_listeners(const net_t *n, size_t *count) NONNULL;
 /* Starts the worker threads. False with err if a thread cannot start. [main] */
 bool net_start(net_t *n, hadns_err_t *err) NONNULL;
+/* Snapshot reader slots the workers need: one per worker thread, one per UDP socket thread
+ * (blocking mode). Slot w is worker w's; slot workers + w * nlisteners + i is the thread of
+ * worker w's socket i. [any] */
+unsigned net_readers(unsigned workers, size_t nlisteners);
 /* Stops and joins the workers; open TCP connections are closed. [main] */
 void net_stop(net_t *n) NONNULL;
 /* Frees everything, closing sockets; NULL is a no-op. [main] */

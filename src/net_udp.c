@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* net_udp.c: batched UDP service. Between recvmmsg and sendmmsg nothing allocates or locks. */
+/* net_udp.c: batched UDP service. Between recvmmsg and sendmmsg nothing allocates or locks.
+ * Two drivers share one batch routine: the worker's libevent loop (readable -> recvmmsg with
+ * MSG_DONTWAIT until drained), or a thread per socket blocking in recvmmsg(MSG_WAITFORONE),
+ * gdnsd's design, which saves the epoll_wait per wake-up. */
 #include "config.h"
 #include "net_udp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,7 +25,7 @@
  * batch) stays short. */
 #define UDP_BATCH 32
 /* Largest query we accept: a question and an OPT with options fit in far less; a larger
- * datagram arrives truncated (MSG_TRUNC) and is answered FORMERR or dropped. */
+ * datagram arrives truncated (MSG_TRUNC) and is dropped. */
 #define UDP_RX_SIZE 4096
 /* Largest UDP answer: udp_payload is capped at 4096 by the config. */
 #define UDP_TX_SIZE 4096
@@ -27,15 +33,18 @@
 /* Control-message room for one IPv6 packet-info (the larger of the two families). */
 #define UDP_CMSG_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
 
+/* One UDP socket with everything its batches need, so that a socket can be served by a
+ * thread of its own. */
 struct udp_sock {
     worker_t *w;
     int fd;
     bool pktinfo;
-    struct event *ev;
-};
-
-struct udp_state {
-    struct udp_sock *socks;
+    unsigned reader;       /* snapshot reader slot of the thread serving it */
+    struct event *ev;      /* event driver */
+    pthread_t thread;      /* blocking driver */
+    bool started;
+    atomic_bool stop;
+    answer_ctx_t actx;
     struct mmsghdr rx[UDP_BATCH], tx[UDP_BATCH];
     struct iovec riov[UDP_BATCH], tiov[UDP_BATCH];
     struct sockaddr_storage src[UDP_BATCH];
@@ -43,6 +52,10 @@ struct udp_state {
     _Alignas(struct cmsghdr) uint8_t tcmsg[UDP_BATCH][UDP_CMSG_SIZE];
     uint8_t rbuf[UDP_BATCH][UDP_RX_SIZE];
     uint8_t tbuf[UDP_BATCH][UDP_TX_SIZE];
+};
+
+struct udp_state {
+    struct udp_sock **socks;
 };
 
 /* Builds the reply's source-address control message from the query's destination. */
@@ -73,92 +86,135 @@ static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
     return 0;
 }
 
+/* Receives one batch (flags: MSG_DONTWAIT or MSG_WAITFORONE), answers it, sends the answers.
+ * Returns the number of datagrams received, or -1 when nothing was (errno set). */
+static int udp_batch(struct udp_sock *s, int flags)
+{
+    const net_opts_t *o = s->w->opts;
+    for (unsigned i = 0; i < UDP_BATCH; i++) {
+        struct msghdr *h = &s->rx[i].msg_hdr;
+        h->msg_name = &s->src[i];
+        h->msg_namelen = sizeof(s->src[i]);
+        h->msg_iov = &s->riov[i];
+        h->msg_iovlen = 1;
+        h->msg_control = s->pktinfo ? s->rcmsg[i] : NULL;
+        h->msg_controllen = s->pktinfo ? UDP_CMSG_SIZE : 0;
+        h->msg_flags = 0;
+    }
+    int n = recvmmsg(s->fd, s->rx, UDP_BATCH, flags, NULL);
+    if (n <= 0)
+        return n < 0 ? -1 : 0;
+    unsigned out = 0;
+    const snapshot_t *snap = snapshot_read_begin(o->snap, s->reader);
+    for (int i = 0; i < n; i++) {
+        struct msghdr *h = &s->rx[i].msg_hdr;
+        size_t len = s->rx[i].msg_len;
+        if (h->msg_flags & MSG_TRUNC)
+            len = 0; /* larger than any query: drop rather than parse a fragment */
+        size_t rlen = answer_query(&s->actx, snap->zones, &o->answer, s->rbuf[i], len,
+                                   s->tbuf[out], UDP_TX_SIZE, false);
+        if (!rlen)
+            continue;
+        struct msghdr *t = &s->tx[out].msg_hdr;
+        s->tiov[out].iov_base = s->tbuf[out];
+        s->tiov[out].iov_len = rlen;
+        t->msg_name = &s->src[i];
+        t->msg_namelen = h->msg_namelen;
+        t->msg_iov = &s->tiov[out];
+        t->msg_iovlen = 1;
+        t->msg_flags = 0;
+        t->msg_control = NULL;
+        t->msg_controllen = 0;
+        if (s->pktinfo) {
+            size_t cl = reply_cmsg(h, s->tcmsg[out]);
+            if (cl) {
+                t->msg_control = s->tcmsg[out];
+                t->msg_controllen = cl;
+            }
+        }
+        out++;
+    }
+    snapshot_read_end(o->snap, s->reader);
+    for (unsigned sent = 0; sent < out;) {
+        int k = sendmmsg(s->fd, s->tx + sent, out - sent, 0);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            sent++; /* a full send buffer or an unreachable client: skip that datagram */
+            continue;
+        }
+        sent += (unsigned)k;
+    }
+    return n;
+}
+
+/* Event driver: drain the socket, then back to the loop. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     struct udp_sock *s = arg;
-    worker_t *w = s->w;
-    struct udp_state *u = w->udp;
-    const net_opts_t *o = w->opts;
-
     for (;;) {
-        for (unsigned i = 0; i < UDP_BATCH; i++) {
-            struct msghdr *h = &u->rx[i].msg_hdr;
-            h->msg_name = &u->src[i];
-            h->msg_namelen = sizeof(u->src[i]);
-            h->msg_iov = &u->riov[i];
-            h->msg_iovlen = 1;
-            h->msg_control = s->pktinfo ? u->rcmsg[i] : NULL;
-            h->msg_controllen = s->pktinfo ? UDP_CMSG_SIZE : 0;
-            h->msg_flags = 0;
-        }
-        int n = recvmmsg(fd, u->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
-        if (n <= 0) {
-            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("udp recvmmsg");
-            return;
-        }
-        unsigned out = 0;
-        const snapshot_t *snap = snapshot_read_begin(o->snap, w->id);
-        for (int i = 0; i < n; i++) {
-            struct msghdr *h = &u->rx[i].msg_hdr;
-            size_t len = u->rx[i].msg_len;
-            if (h->msg_flags & MSG_TRUNC)
-                len = 0; /* larger than any query: drop rather than parse a fragment */
-            size_t rlen = answer_query(&w->actx, snap->zones, &o->answer, u->rbuf[i], len,
-                                       u->tbuf[out], UDP_TX_SIZE, false);
-            if (!rlen)
-                continue;
-            struct msghdr *t = &u->tx[out].msg_hdr;
-            u->tiov[out].iov_base = u->tbuf[out];
-            u->tiov[out].iov_len = rlen;
-            t->msg_name = &u->src[i];
-            t->msg_namelen = h->msg_namelen;
-            t->msg_iov = &u->tiov[out];
-            t->msg_iovlen = 1;
-            t->msg_flags = 0;
-            t->msg_control = NULL;
-            t->msg_controllen = 0;
-            if (s->pktinfo) {
-                size_t cl = reply_cmsg(h, u->tcmsg[out]);
-                if (cl) {
-                    t->msg_control = u->tcmsg[out];
-                    t->msg_controllen = cl;
-                }
-            }
-            out++;
-        }
-        snapshot_read_end(o->snap, w->id);
-        for (unsigned sent = 0; sent < out;) {
-            int k = sendmmsg(fd, u->tx + sent, out - sent, 0);
-            if (k <= 0) {
-                if (k < 0 && errno == EINTR)
-                    continue;
-                /* A full send buffer or an unreachable client: skip that one datagram. */
-                sent++;
-                continue;
-            }
-            sent += (unsigned)k;
-        }
+        int n = udp_batch(s, MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            log_warn("udp recvmmsg");
         if (n < UDP_BATCH)
-            return; /* drained */
+            return;
     }
 }
 
-bool net_udp_init(worker_t *w, hadns_err_t *err)
+/* Blocking driver: sleep in the kernel until at least one datagram is there, then take what
+ * has arrived (MSG_WAITFORONE). net_udp_fini() wakes it with shutdown(). */
+static void *udp_thread(void *arg)
+{
+    struct udp_sock *s = arg;
+    while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        if (udp_batch(s, MSG_WAITFORONE) < 0 && errno != EINTR && errno != EAGAIN &&
+            !atomic_load(&s->stop))
+            log_warn("udp recvmmsg");
+    }
+    return NULL;
+}
+
+bool net_udp_blocking(void)
+{
+    /* Measured in contrib/bench (see its README); HADNSD_UDP_LOOP overrides for measuring. */
+    const char *e = getenv("HADNSD_UDP_LOOP");
+    if (e && !strcmp(e, "event"))
+        return false;
+    if (e && !strcmp(e, "blocking"))
+        return true;
+    return NET_UDP_DEFAULT_BLOCKING;
+}
+
+bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err)
 {
     struct udp_state *u = xcalloc(1, sizeof(*u));
     w->udp = u;
-    for (unsigned i = 0; i < UDP_BATCH; i++) {
-        u->riov[i].iov_base = u->rbuf[i];
-        u->riov[i].iov_len = UDP_RX_SIZE;
-    }
-    u->socks = xcalloc(w->nlisteners ? w->nlisteners : 1, sizeof(struct udp_sock));
+    bool blocking = net_udp_blocking();
+    u->socks = xcalloc(w->nlisteners ? w->nlisteners : 1, sizeof(struct udp_sock *));
     for (size_t i = 0; i < w->nlisteners; i++) {
-        struct udp_sock *s = &u->socks[i];
+        struct udp_sock *s = xcalloc(1, sizeof(*s));
+        u->socks[i] = s;
         s->w = w;
         s->fd = w->udp_fds[i];
         s->pktinfo = w->listeners[i].is_wildcard;
+        atomic_init(&s->stop, false);
+        for (unsigned b = 0; b < UDP_BATCH; b++) {
+            s->riov[b].iov_base = s->rbuf[b];
+            s->riov[b].iov_len = UDP_RX_SIZE;
+        }
+        if (blocking) {
+            s->reader = first_reader + (unsigned)i;
+            int fl = fcntl(s->fd, F_GETFL);
+            if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                err_set(err, "worker %u: cannot make the udp socket for %s blocking", w->id,
+                        w->listeners[i].text);
+                return false;
+            }
+            continue;
+        }
+        s->reader = w->id;
         s->ev = event_new(w->base, s->fd, EV_READ | EV_PERSIST, on_readable, s);
         if (!s->ev || event_add(s->ev, NULL) != 0) {
             err_set(err, "worker %u: cannot add udp event for %s", w->id, w->listeners[i].text);
@@ -168,14 +224,48 @@ bool net_udp_init(worker_t *w, hadns_err_t *err)
     return true;
 }
 
-void net_udp_fini(worker_t *w)
+bool net_udp_start(worker_t *w, hadns_err_t *err)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct udp_sock *s = w->udp->socks[i];
+        if (s->ev)
+            continue;
+        int rc = pthread_create(&s->thread, NULL, udp_thread, s);
+        if (rc != 0) {
+            err_set(err, "worker %u: cannot start a udp thread: %s", w->id, strerror(rc));
+            return false;
+        }
+        s->started = true;
+    }
+    return true;
+}
+
+void net_udp_stop(worker_t *w)
 {
     struct udp_state *u = w->udp;
     if (!u)
         return;
     for (size_t i = 0; i < w->nlisteners; i++) {
-        if (u->socks[i].ev)
-            event_free(u->socks[i].ev);
+        struct udp_sock *s = u->socks[i];
+        if (!s || !s->started)
+            continue;
+        atomic_store(&s->stop, true);
+        shutdown(s->fd, SHUT_RDWR); /* wakes recvmmsg (it fails with ENOTCONN, harmlessly) */
+        pthread_join(s->thread, NULL);
+        s->started = false;
+    }
+}
+
+void net_udp_fini(worker_t *w)
+{
+    struct udp_state *u = w->udp;
+    if (!u)
+        return;
+    net_udp_stop(w);
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (u->socks[i] && u->socks[i]->ev)
+            event_free(u->socks[i]->ev);
+        free(u->socks[i]);
     }
     free(u->socks);
     free(u);

@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* net_udp.h: a worker's UDP loop: readable -> recvmmsg batch -> answers -> sendmmsg. */
+/* net_udp.h: a worker's UDP service: recvmmsg batch -> answers -> sendmmsg, driven either by
+ * the worker's event loop or by one thread per socket blocking in recvmmsg. */
 #ifndef HADNS_NET_UDP_H
 #define HADNS_NET_UDP_H
 
 #include "net.h"
 
-/* Sets up buffers and read events for every UDP socket of w. False with err. [main] */
-bool net_udp_init(worker_t *w, hadns_err_t *err) NONNULL;
-/* Frees what net_udp_init made (sockets stay with net.c). NULL state is a no-op. [main] */
+/* Which driver is the default: see contrib/bench/README.md for the measurement. */
+#define NET_UDP_DEFAULT_BLOCKING false
+
+/* True when UDP sockets get threads of their own (HADNSD_UDP_LOOP=event|blocking overrides
+ * the default, for benchmarks). [main] */
+bool net_udp_blocking(void);
+/* Sets up every UDP socket of w. In blocking mode socket i uses snapshot reader slot
+ * first_reader + i; in event mode the worker's own slot. False with err. [main] */
+bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err) NONNULL;
+/* Starts the blocking threads (nothing to do in event mode). False with err. [main] */
+bool net_udp_start(worker_t *w, hadns_err_t *err) NONNULL;
+/* Stops and joins the blocking threads. [main] */
+void net_udp_stop(worker_t *w) NONNULL;
+/* Stops, then frees what net_udp_init made (the sockets stay with net.c). [main] */
 void net_udp_fini(worker_t *w) NONNULL;
 
 #endif

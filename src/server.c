@@ -231,7 +231,7 @@ int server_run(cfg_t *cfg)
     }
     size_t failed;
     zoneset_t *zs = initial_zones(cfg, &failed);
-    s->snap = snapshot_domain_new(cfg->workers, snapshot_new(zs));
+    s->snap = snapshot_domain_new(net_readers(cfg->workers, cfg->nlisten), snapshot_new(zs));
 
     net_opts_t opts = {
         .workers = cfg->workers,
