@@ -18,15 +18,25 @@ static inline size_t suffix_off(const uint8_t *off, unsigned nlabels, size_t qle
     return i < nlabels ? off[i] : qlen - 1; /* i == nlabels is the root label */
 }
 
-const znode_t *zone_find(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
+/* Index + 1 of the node with this name, or 0. */
+static uint32_t find_idx(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
 {
     for (uint32_t i = hash & z->mask;; i = (i + 1) & z->mask) {
-        const znode_t *n = z->table[i];
-        if (!n)
-            return NULL;
-        if (n->name_len == len && memcmp(n->name, name, len) == 0)
-            return n;
+        const struct zslot *sl = &z->table[i];
+        if (!sl->idx)
+            return 0;
+        if (sl->hash == hash) {
+            const znode_t *n = &z->nodes[sl->idx - 1];
+            if (n->name_len == len && memcmp(n->name, name, len) == 0)
+                return sl->idx;
+        }
     }
+}
+
+const znode_t *zone_find(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
+{
+    uint32_t i = find_idx(z, name, len, hash);
+    return i ? &z->nodes[i - 1] : NULL;
 }
 
 const rrset_t *znode_rrset(const znode_t *n, uint16_t type)
@@ -158,15 +168,17 @@ const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qle
 
 /* ---- construction ---- */
 
+/* One record while the zone is built: 32 bytes, since a large zone has millions. */
 struct rec {
     const uint8_t *owner; /* lowercase, in the zone arena */
-    uint8_t olen;
-    uint16_t type;
+    uint32_t rdata;       /* offset into zb->data: grows with insertion, so (rdata, rdlen)
+                           * orders records as added (an empty one shares its successor's
+                           * offset and comes first) */
     uint32_t ttl;
     uint32_t line;
-    size_t rdata; /* offset into zb->data */
+    uint16_t type;
     uint16_t rdlen;
-    size_t seq; /* insertion order, to keep zone-file order inside an RRset */
+    uint8_t olen;
 };
 
 struct zone_builder {
@@ -270,12 +282,17 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
         err_set(err, "%u: malformed rdata for its type (TYPE%u)", line, type);
         return false;
     }
+    if (zb->datalen + rdlen > UINT32_MAX) {
+        err_set(err, "%u: zone too large", line);
+        return false;
+    }
+    /* Grow by half: a million-record zone should not hold twice its records' room. */
     if (zb->nrecs == zb->caprecs) {
-        zb->caprecs = zb->caprecs ? zb->caprecs * 2 : 256;
+        zb->caprecs = zb->caprecs ? zb->caprecs + zb->caprecs / 2 : 256;
         zb->recs = xrealloc(zb->recs, zb->caprecs * sizeof(struct rec));
     }
     if (zb->datalen + rdlen > zb->datacap) {
-        zb->datacap = (zb->datacap ? zb->datacap * 2 : 65536) + rdlen;
+        zb->datacap = (zb->datacap ? zb->datacap + zb->datacap / 2 : 65536) + rdlen;
         zb->data = xrealloc(zb->data, zb->datacap);
     }
     struct rec *r = &zb->recs[zb->nrecs];
@@ -289,9 +306,8 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
     r->type = type;
     r->ttl = ttl;
     r->line = line;
-    r->rdata = zb->datalen;
+    r->rdata = (uint32_t)zb->datalen;
     r->rdlen = (uint16_t)rdlen;
-    r->seq = zb->nrecs;
     memcpy(zb->data + zb->datalen, rdata, rdlen);
     zb->datalen += rdlen;
     zb->nrecs++;
@@ -310,52 +326,62 @@ static int rec_cmp(const void *a, const void *b)
     }
     if (x->type != y->type)
         return x->type < y->type ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->rdata != y->rdata)
+        return x->rdata < y->rdata ? -1 : 1;
+    return x->rdlen < y->rdlen ? -1 : x->rdlen > y->rdlen;
 }
 
 
 
-static void table_insert(zone_t *z, const znode_t *n)
+static void slot_insert(zone_t *z, uint32_t hash, uint32_t idx)
 {
-    uint32_t i = dname_hash(n->name, n->name_len) & z->mask;
-    while (z->table[i])
+    uint32_t i = hash & z->mask;
+    while (z->table[i].idx)
         i = (i + 1) & z->mask;
-    z->table[i] = n;
+    z->table[i].hash = hash;
+    z->table[i].idx = idx;
 }
 
-/* Keeps the load factor at or below 1/2 so probes stay short. */
+/* Keeps the load factor at or below 1/2 so probes stay short; rehashing uses the stored
+ * hashes and so never reads a node. */
 static void table_reserve(zone_t *z, size_t nodes)
 {
     if (z->table && nodes * 2 <= (size_t)z->mask + 1)
         return;
     uint32_t size = pow2_at_least(nodes * 2);
-    const znode_t **old = z->table;
+    struct zslot *old = z->table;
     uint32_t oldsize = old ? z->mask + 1 : 0;
-    z->table = xcalloc(size, sizeof(znode_t *));
+    z->table = xcalloc(size, sizeof(struct zslot));
     z->mask = size - 1;
     for (uint32_t i = 0; i < oldsize; i++) {
-        if (old[i])
-            table_insert(z, old[i]);
+        if (old[i].idx)
+            slot_insert(z, old[i].hash, old[i].idx);
     }
     free(old);
 }
 
-static znode_t *new_node(zone_t *z, const uint8_t *name, size_t len)
+/* Adds a node and returns its index. Node addresses move while nodes are added: hold
+ * indices, not pointers, until the zone is complete. */
+static uint32_t add_node(zone_t *z, size_t *cap, const uint8_t *name, size_t len, uint32_t hash)
 {
-    znode_t *n = arena_alloc(z->arena, sizeof(*n));
+    if (z->nnodes == *cap) {
+        *cap = *cap ? *cap + *cap / 2 : 64;
+        z->nodes = xrealloc(z->nodes, *cap * sizeof(znode_t));
+    }
+    uint32_t idx = (uint32_t)z->nnodes++;
+    znode_t *n = &z->nodes[idx];
     memset(n, 0, sizeof(*n));
     n->name = name;
     n->name_len = (uint8_t)len;
     n->labels = (uint8_t)dname_labels(name);
-    z->nnodes++;
     table_reserve(z, z->nnodes);
-    table_insert(z, n);
-    return n;
+    slot_insert(z, hash, idx + 1);
+    return idx;
 }
 
 /* Builds the node for recs[lo..hi) (one owner, sorted by type). */
-static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, size_t lo,
-                       size_t hi, const char *file, hadns_err_t *err)
+static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct rec *recs,
+                       size_t lo, size_t hi, const char *file, hadns_err_t *err)
 {
     size_t ntypes = 0;
     for (size_t i = lo; i < hi; i++) {
@@ -367,10 +393,10 @@ static bool build_node(zone_builder_t *zb, zone_t *z, const struct rec *recs, si
         return false;
     }
     bool is_apex = dname_eq(recs[lo].owner, recs[lo].olen, zb->origin, zb->olen);
+    /* Sorted records put each owner in one run, so every run is a new node. */
     const uint8_t *name = recs[lo].owner;
-    znode_t *n = (znode_t *)zone_find(z, name, recs[lo].olen, dname_hash(name, recs[lo].olen));
-    if (!n)
-        n = new_node(z, name, recs[lo].olen);
+    znode_t *n = &z->nodes[add_node(z, cap, name, recs[lo].olen,
+                                    dname_hash(name, recs[lo].olen))];
     rrset_t *sets = arena_alloc(z->arena, ntypes * sizeof(rrset_t));
     n->rrsets = sets;
     n->nrrsets = (uint16_t)ntypes;
@@ -486,6 +512,7 @@ static const uint8_t *parent_of(const uint8_t *name, size_t len, size_t *plen)
 
 zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *err)
 {
+    uint32_t *parent = NULL, *byd = NULL;
     zone_t *z = xcalloc(1, sizeof(*z));
     z->arena = zb->arena;
     zb->arena = NULL;
@@ -495,95 +522,103 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
     z->name_len = (uint8_t)zb->olen;
     z->labels = (uint8_t)zb->olabels;
     z->nrecords = zb->nrecs;
-    table_reserve(z, 16);
 
     if (zb->nrecs)
         qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
+    /* Size the node array and table for the owners, plus room for empty non-terminals. */
+    size_t owners = 0, cap;
+    for (size_t i = 0; i < zb->nrecs; i++) {
+        if (!i || zb->recs[i].owner != zb->recs[i - 1].owner)
+            owners++;
+    }
+    cap = owners + owners / 4 + 16;
+    z->nodes = xmalloc(cap * sizeof(znode_t));
+    table_reserve(z, cap);
     for (size_t lo = 0; lo < zb->nrecs;) {
         size_t hi = lo + 1;
         while (hi < zb->nrecs && dname_eq(zb->recs[hi].owner, zb->recs[hi].olen,
                                           zb->recs[lo].owner, zb->recs[lo].olen))
             hi++;
-        if (!build_node(zb, z, zb->recs, lo, hi, file, err))
+        if (!build_node(zb, z, &cap, zb->recs, lo, hi, file, err))
             goto fail;
         lo = hi;
     }
 
     char oname[DNAME_MAXSTR];
     dname_to_str(z->name, oname);
-    z->apex = zone_find(z, z->name, z->name_len, dname_hash(z->name, z->name_len));
-    z->soa = z->apex ? znode_rrset(z->apex, T_SOA) : NULL;
-    if (!z->soa) {
+    uint32_t apex = find_idx(z, z->name, z->name_len, dname_hash(z->name, z->name_len));
+    const rrset_t *soa = apex ? znode_rrset(&z->nodes[apex - 1], T_SOA) : NULL;
+    if (!soa) {
         err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
         goto fail;
     }
-    if (!znode_rrset(z->apex, T_NS)) {
+    if (!znode_rrset(&z->nodes[apex - 1], T_NS)) {
         err_set(err, "%s: no NS records at the zone apex %s", file, oname);
         goto fail;
     }
     /* SOA rdata: mname, rname, then serial refresh retry expire minimum. */
     {
-        const uint8_t *rd = z->soa->rdata + 2;
-        size_t rdlen = rd16(z->soa->rdata);
-        if (rdlen < 22) {
-            err_set(err, "%s: malformed SOA record", file);
-            goto fail;
-        }
+        const uint8_t *rd = soa->rdata + 2;
+        size_t rdlen = rd16(soa->rdata);
         z->serial = rd32(rd + rdlen - 20);
         uint32_t minimum = rd32(rd + rdlen - 4);
-        z->neg_ttl = z->soa->ttl < minimum ? z->soa->ttl : minimum;
+        z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;
     }
 
-    /* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2). */
-    size_t real = z->nnodes;
-    znode_t **all = xmalloc(real * sizeof(znode_t *));
-    {
-        size_t k = 0;
-        for (uint32_t i = 0; i <= z->mask; i++) {
-            if (z->table[i])
-                all[k++] = (znode_t *)z->table[i];
-        }
-    }
+    /* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2).
+     * Each node's parent index is noted on the way, for the pass below. */
+    size_t real = z->nnodes, pcap = cap;
+    parent = xmalloc(pcap * sizeof(uint32_t));
     for (size_t i = 0; i < real; i++) {
-        const uint8_t *name = all[i]->name;
-        size_t len = all[i]->name_len;
+        uint32_t child = (uint32_t)i;
+        const uint8_t *name = z->nodes[i].name;
+        size_t len = z->nodes[i].name_len;
+        parent[child] = UINT32_MAX;
         while (len > z->name_len) {
             name = parent_of(name, len, &len);
-            if (zone_find(z, name, len, dname_hash(name, len)))
+            uint32_t h = dname_hash(name, len);
+            uint32_t p = find_idx(z, name, len, h);
+            if (p) {
+                parent[child] = p - 1;
                 break;
-            znode_t *e = new_node(z, name, len);
-            e->flags |= ZN_ENT;
+            }
+            uint32_t e = add_node(z, &cap, name, len, h);
+            z->nodes[e].flags |= ZN_ENT;
+            if (cap > pcap) {
+                pcap = cap;
+                parent = xrealloc(parent, pcap * sizeof(uint32_t));
+            }
+            parent[child] = e;
+            parent[e] = UINT32_MAX;
+            child = e;
         }
     }
-    free(all);
+    /* The node array is final from here on: pointers into it stay valid. */
+    z->apex = &z->nodes[apex - 1];
+    z->soa = soa;
 
-    /* Cuts and wildcards, shallow nodes first so each node can inherit from its parent. */
+    /* Cuts, wildcards and DNAME scope, shallow nodes first so each inherits from its parent
+     * (a counting sort by label count). */
     {
         size_t n = z->nnodes, k = 0;
-        znode_t **byd = xmalloc(n * sizeof(znode_t *));
-        size_t counts[DNAME_MAXLABELS + 1] = {0};
-        for (uint32_t i = 0; i <= z->mask; i++) {
-            if (z->table[i])
-                counts[z->table[i]->labels]++;
-        }
-        size_t start[DNAME_MAXLABELS + 1];
+        byd = xmalloc(n * sizeof(uint32_t));
+        size_t counts[DNAME_MAXLABELS + 1] = {0}, start[DNAME_MAXLABELS + 1];
+        for (size_t i = 0; i < n; i++)
+            counts[z->nodes[i].labels]++;
         for (unsigned d = 0; d <= DNAME_MAXLABELS; d++) {
             start[d] = k;
             k += counts[d];
         }
-        for (uint32_t i = 0; i <= z->mask; i++) {
-            if (z->table[i])
-                byd[start[z->table[i]->labels]++] = (znode_t *)z->table[i];
-        }
+        for (size_t i = 0; i < n; i++)
+            byd[start[z->nodes[i].labels]++] = (uint32_t)i;
         for (size_t i = 0; i < n; i++) {
-            znode_t *nd = byd[i];
-            if (nd->name_len == z->name_len)
+            znode_t *nd = &z->nodes[byd[i]];
+            if (parent[byd[i]] == UINT32_MAX)
                 continue; /* the apex: no cut above it inside this zone */
-            size_t plen;
-            const uint8_t *pn = parent_of(nd->name, nd->name_len, &plen);
-            znode_t *p = (znode_t *)zone_find(z, pn, plen, dname_hash(pn, plen));
-            assert(p);
+            znode_t *p = &z->nodes[parent[byd[i]]];
             nd->cut = p->cut ? p->cut : (nd->flags & ZN_DELEG) ? nd : NULL;
+            if (nd->name[0] == 1 && nd->name[1] == '*')
+                p->wild = nd;
             /* RFC 6672 §2.4: nothing exists below a DNAME (it could never be reached). */
             if (p->flags & (ZN_DNAME | ZN_BELOW_DNAME)) {
                 nd->flags |= ZN_BELOW_DNAME;
@@ -592,21 +627,15 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
                     dname_to_str(nd->name, o);
                     err_set(err, "%s:%u: %s lies below a DNAME (RFC 6672 §2.4)", file,
                             owner_line(zb, nd), o);
-                    free(byd);
                     goto fail;
                 }
             }
-            if (nd->name[0] == 1 && nd->name[1] == '*')
-                p->wild = nd;
         }
-        free(byd);
     }
 
     /* Additional-section targets of NS, MX and SRV, resolved once here. */
-    for (uint32_t i = 0; i <= z->mask; i++) {
-        znode_t *nd = (znode_t *)z->table[i];
-        if (!nd)
-            continue;
+    for (size_t i = 0; i < z->nnodes; i++) {
+        znode_t *nd = &z->nodes[i];
         for (unsigned s = 0; s < nd->nrrsets; s++) {
             rrset_t *rs = (rrset_t *)&nd->rrsets[s];
             int toff = zone_target_offset(rs->type);
@@ -633,9 +662,13 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
             rs->targets = any ? t : NULL;
         }
     }
+    free(parent);
+    free(byd);
     zone_builder_free(zb);
     return z;
 fail:
+    free(parent);
+    free(byd);
     zone_builder_free(zb);
     zone_unref(z);
     return NULL;
@@ -651,6 +684,7 @@ void zone_unref(zone_t *z)
     if (!z || atomic_fetch_sub(&z->refs, 1) != 1)
         return;
     arena_free(z->arena);
+    free(z->nodes);
     free(z->table);
     free(z->file);
     free(z);

@@ -58,9 +58,14 @@ typedef struct zone {
     uint32_t serial;
     uint32_t neg_ttl; /* RFC 2308 §5: min(SOA TTL, SOA MINIMUM), for negative answers */
     size_t nnodes, nrecords;
+    znode_t *nodes;          /* every node, in one array */
     uint32_t mask;           /* hash table size - 1 */
-    const znode_t **table;   /* open addressing, linear probing */
-    arena_t *arena;          /* owns everything above */
+    /* Open addressing with linear probing. A slot keeps the name's hash beside the node's
+     * index + 1 (0 = empty), so a probe that misses never touches node memory. */
+    struct zslot {
+        uint32_t hash, idx;
+    } *table;
+    arena_t *arena;          /* owns names, RRsets and rdata */
     char *file;              /* the file it was loaded from, for reload and messages */
     struct stat file_stat;   /* its stat at load, to see whether a reload must parse it again */
     atomic_uint refs;        /* zone sets sharing this zone */
