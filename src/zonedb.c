@@ -533,7 +533,7 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
     }
     cap = owners + owners / 4 + 16;
     z->nodes = xmalloc(cap * sizeof(znode_t));
-    table_reserve(z, cap);
+    table_reserve(z, owners + 16); /* grows if empty non-terminals push it past 1/2 */
     for (size_t lo = 0; lo < zb->nrecs;) {
         size_t hi = lo + 1;
         while (hi < zb->nrecs && dname_eq(zb->recs[hi].owner, zb->recs[hi].olen,
