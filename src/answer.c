@@ -54,11 +54,17 @@ static unsigned rdata_names(uint16_t type, size_t *skip)
 
 /* Writes one RR: owner (compressed), type, class IN, ttl, rdata (names compressed for the
  * types that allow it). False if it does not fit; the caller rewinds. */
-static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
-                   const uint8_t *rd, size_t rdlen)
+static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t optr, uint16_t type,
+                   uint32_t ttl, const uint8_t *rd, size_t rdlen)
 {
-    if (!pkt_put_name(p, owner, olen, true))
+    if (optr) {
+        uint8_t ptr[2];
+        wr16(ptr, (uint16_t)(0xc000 | optr));
+        if (!pkt_put(p, ptr, 2))
+            return false;
+    } else if (!pkt_put_name(p, owner, olen, true)) {
         return false;
+    }
     if (p->len + 10 > p->cap)
         return false;
     uint8_t *h = p->buf + p->len;
@@ -89,15 +95,35 @@ static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t type, u
     return true;
 }
 
+/* Where owner already stands in the question, so it can be written as a pointer without
+ * searching: the qname itself, or the zone's origin (a suffix of every qname in the zone).
+ * 0 if neither. */
+static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
+{
+    const query_t *q = &r->ctx->q;
+    if (owner == q->qname)
+        return DNS_HDR_LEN;
+    const zone_t *z = r->zone;
+    if (z && owner == z->name) {
+        if (z->labels == q->qname_labels)
+            return DNS_HDR_LEN;
+        if (z->labels == 0)
+            return (uint16_t)(DNS_HDR_LEN + q->qname_len - 1);
+        return (uint16_t)(DNS_HDR_LEN + q->label_off[q->qname_labels - z->labels]);
+    }
+    return 0;
+}
+
 /* Writes a whole RRset with the given owner and TTL; on overflow rewinds and returns false. */
 static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const rrset_t *rs,
                       uint32_t ttl, uint16_t *count)
 {
     size_t mark = r->p->len;
     const uint8_t *rd = rs->rdata;
+    uint16_t optr = known_ptr(r, owner);
     for (unsigned i = 0; i < rs->count; i++) {
         size_t rdlen = rd16(rd);
-        if (!put_rr(r->p, owner, olen, rs->type, ttl, rd + 2, rdlen)) {
+        if (!put_rr(r->p, owner, olen, optr, rs->type, ttl, rd + 2, rdlen)) {
             pkt_rewind(r->p, mark);
             return false;
         }
@@ -227,13 +253,16 @@ static void resolve(struct resp *r)
     const uint8_t *name = q->qname;
     size_t nlen = q->qname_len;
     const uint8_t *off = q->label_off;
+    const uint32_t *hash = q->qhash;
     unsigned nl = q->qname_labels;
     uint8_t toff[DNAME_MAXLABELS];
+    uint32_t thash[DNAME_MAXLABELS + 1];
     uint16_t qtype = q->qtype;
 
     for (unsigned hop = 0;; hop++) {
         const znode_t *node;
-        enum zlookup_kind kind = zone_lookup(z, name, nlen, off, nl, qtype == T_DS, &node);
+        enum zlookup_kind kind =
+            zone_lookup(z, name, nlen, off, nl, hash, qtype == T_DS, &node);
         if (kind == ZL_DELEGATION) {
             if (hop == 0)
                 r->flags &= (uint16_t)~F_AA;
@@ -258,7 +287,8 @@ static void resolve(struct resp *r)
             memcpy(next, name, prefix);
             memcpy(next + prefix, target, tlen);
             size_t mark = r->p->len;
-            if (!put_rr(r->p, name, nlen, T_CNAME, dn->ttl, next, prefix + tlen)) {
+            if (!put_rr(r->p, name, nlen, known_ptr(r, name), T_CNAME, dn->ttl, next,
+                        prefix + tlen)) {
                 pkt_rewind(r->p, mark);
                 r->flags |= F_TC;
                 r->full = true;
@@ -274,6 +304,8 @@ static void resolve(struct resp *r)
             nlen = prefix + tlen;
             nl = dname_label_offsets(name, toff);
             off = toff;
+            dname_suffix_hashes(name, off, nl, thash);
+            hash = thash;
             continue;
         }
         if (kind == ZL_NXDOMAIN) {
@@ -309,6 +341,8 @@ static void resolve(struct resp *r)
         nlen = tlen;
         nl = dname_label_offsets(name, toff);
         off = toff;
+        dname_suffix_hashes(name, off, nl, thash);
+        hash = thash;
     }
 }
 
@@ -392,13 +426,15 @@ size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t 
         r.rcode = RCODE_REFUSED; /* no transfer peers are configured */
     } else {
         const zone_t *z =
-            zs ? zoneset_find(zs, q->qname, q->qname_len, q->label_off, q->qname_labels, 0)
+            zs ? zoneset_find(zs, q->qname, q->qname_len, q->label_off, q->qname_labels,
+                              q->qhash, 0)
                : NULL;
         /* RFC 4035 §3.1.4.1: DS at a zone's apex belongs to the parent; answer from the parent
          * when we serve it. */
         if (z && q->qtype == T_DS && q->qname_len == z->name_len && z->labels > 0) {
-            const zone_t *parent = zoneset_find(zs, q->qname, q->qname_len, q->label_off,
-                                                q->qname_labels, q->qname_labels - z->labels + 1);
+            const zone_t *parent =
+                zoneset_find(zs, q->qname, q->qname_len, q->label_off, q->qname_labels, q->qhash,
+                             q->qname_labels - z->labels + 1);
             if (parent)
                 z = parent;
         }

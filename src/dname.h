@@ -45,14 +45,21 @@ static inline bool dname_eq(const uint8_t *a, size_t alen, const uint8_t *b, siz
 {
     return alen == blen && __builtin_memcmp(a, b, alen) == 0;
 }
-/* Hash of a lowercase wire name: FNV-1a, then murmur3's finalizer, because FNV's low bits (the
- * ones a power-of-two table uses) mix poorly for names that differ in a few digits, which made
- * linear probing cluster on generated zones. [any] */
-static inline uint32_t dname_hash(const uint8_t *name, size_t len)
+/* Name hashing: FNV-1a over each label (its length byte included), chained from the root
+ * down, then murmur3's finalizer (FNV's low bits, the ones a power-of-two table uses, mix
+ * poorly for names that differ in a few digits). Chaining from the root means one pass over a
+ * qname gives the hash of every suffix, which the zone-set and node lookups reuse. [any] */
+#define DNAME_HASH_SEED 2166136261u
+
+static inline uint32_t dname_hash_label(uint32_t h, const uint8_t *label)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ name[i]) * 16777619u;
+    for (unsigned i = 0; i <= label[0]; i++)
+        h = (h ^ label[i]) * 16777619u;
+    return h;
+}
+
+static inline uint32_t dname_hash_fin(uint32_t h)
+{
     h ^= h >> 16;
     h *= 0x85ebca6bu;
     h ^= h >> 13;
@@ -60,6 +67,21 @@ static inline uint32_t dname_hash(const uint8_t *name, size_t len)
     h ^= h >> 16;
     return h;
 }
+
+/* hash[i] = the hash of the suffix starting at off[i], for i < n; hash[n] = the root's. */
+static inline void dname_suffix_hashes(const uint8_t *name, const uint8_t *off, unsigned n,
+                                       uint32_t *hash)
+{
+    uint32_t h = DNAME_HASH_SEED;
+    hash[n] = dname_hash_fin(h);
+    for (unsigned i = n; i-- > 0;) {
+        h = dname_hash_label(h, name + off[i]);
+        hash[i] = dname_hash_fin(h);
+    }
+}
+
+/* The hash of a whole lowercase wire name (equal to its dname_suffix_hashes()[0]). [any] */
+uint32_t dname_hash(const uint8_t *name, size_t len) NONNULL;
 /* Writes the presentation form ("www.example.com.") into out (DNAME_MAXSTR bytes). [any] */
 void dname_to_str(const uint8_t *name, char out[DNAME_MAXSTR]) NONNULL;
 /* Parses presentation form (absolute or not; a trailing dot is optional; "\." and "\DDD" escapes)

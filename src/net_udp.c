@@ -88,19 +88,22 @@ static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
 
 /* Receives one batch (flags: MSG_DONTWAIT or MSG_WAITFORONE), answers it, sends the answers.
  * Returns the number of datagrams received, or -1 when nothing was (errno set). */
+/* Sets receive header i to its buffers; recvmmsg rewrites only the lengths and flags. */
+static void rx_reset(struct udp_sock *s, unsigned i)
+{
+    struct msghdr *h = &s->rx[i].msg_hdr;
+    h->msg_name = &s->src[i];
+    h->msg_namelen = sizeof(s->src[i]);
+    h->msg_iov = &s->riov[i];
+    h->msg_iovlen = 1;
+    h->msg_control = s->pktinfo ? s->rcmsg[i] : NULL;
+    h->msg_controllen = s->pktinfo ? UDP_CMSG_SIZE : 0;
+    h->msg_flags = 0;
+}
+
 static int udp_batch(struct udp_sock *s, int flags)
 {
     const net_opts_t *o = s->w->opts;
-    for (unsigned i = 0; i < UDP_BATCH; i++) {
-        struct msghdr *h = &s->rx[i].msg_hdr;
-        h->msg_name = &s->src[i];
-        h->msg_namelen = sizeof(s->src[i]);
-        h->msg_iov = &s->riov[i];
-        h->msg_iovlen = 1;
-        h->msg_control = s->pktinfo ? s->rcmsg[i] : NULL;
-        h->msg_controllen = s->pktinfo ? UDP_CMSG_SIZE : 0;
-        h->msg_flags = 0;
-    }
     int n = recvmmsg(s->fd, s->rx, UDP_BATCH, flags, NULL);
     if (n <= 0)
         return n < 0 ? -1 : 0;
@@ -135,6 +138,8 @@ static int udp_batch(struct udp_sock *s, int flags)
         out++;
     }
     snapshot_read_end(o->snap, s->reader);
+    for (int i = 0; i < n; i++)
+        rx_reset(s, (unsigned)i); /* only the headers the kernel wrote to */
     for (unsigned sent = 0; sent < out;) {
         int k = sendmmsg(s->fd, s->tx + sent, out - sent, 0);
         if (k <= 0) {
@@ -203,6 +208,7 @@ bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err)
         for (unsigned b = 0; b < UDP_BATCH; b++) {
             s->riov[b].iov_base = s->rbuf[b];
             s->riov[b].iov_len = UDP_RX_SIZE;
+            rx_reset(s, b);
         }
         if (blocking) {
             s->reader = first_reader + (unsigned)i;

@@ -131,6 +131,7 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, query_t *q)
             return WIRE_FORMERR;
         q->qname_len = (uint8_t)n;
         q->qname_labels = (uint8_t)labels;
+        dname_suffix_hashes(q->qname, q->label_off, labels, q->qhash);
         q->qtype = rd16(pkt + p);
         q->qclass = rd16(pkt + p + 2);
         q->question_end = (uint16_t)(p + 4);

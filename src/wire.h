@@ -90,6 +90,7 @@ typedef struct query {
     uint16_t question_end;     /* offset just past the question in the request */
     uint8_t qname[DNAME_MAXLEN];         /* lowercased wire qname */
     uint8_t label_off[DNAME_MAXLABELS];  /* offsets of each label in qname */
+    uint32_t qhash[DNAME_MAXLABELS + 1]; /* hash of each suffix (dname_suffix_hashes) */
     bool has_edns;
     bool edns_do;
     uint8_t edns_version;

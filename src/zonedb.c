@@ -49,10 +49,10 @@ const rrset_t *znode_rrset(const znode_t *n, uint16_t type)
 }
 
 enum zlookup_kind zone_lookup(const zone_t *z, const uint8_t *qname, size_t qlen,
-                              const uint8_t *off, unsigned nlabels, bool is_ds,
-                              const znode_t **node)
+                              const uint8_t *off, unsigned nlabels, const uint32_t *hash,
+                              bool is_ds, const znode_t **node)
 {
-    const znode_t *n = zone_find(z, qname, qlen, dname_hash(qname, qlen));
+    const znode_t *n = zone_find(z, qname, qlen, hash[0]);
     if (n) {
         /* A cut node is parent-side data only for DS (RFC 4035 §3.1.4.1). */
         if (n->cut && !(n->cut == n && is_ds)) {
@@ -65,7 +65,7 @@ enum zlookup_kind zone_lookup(const zone_t *z, const uint8_t *qname, size_t qlen
     /* Walk up to the closest encloser; nodes exist for every ENT, so the first hit is it. */
     for (unsigned i = 1; i <= nlabels - z->labels; i++) {
         size_t o = suffix_off(off, nlabels, qlen, i);
-        n = zone_find(z, qname + o, qlen - o, dname_hash(qname + o, qlen - o));
+        n = zone_find(z, qname + o, qlen - o, hash[i]);
         if (n)
             break;
     }
@@ -143,9 +143,9 @@ void zoneset_free(zoneset_t *zs)
     free(zs);
 }
 
-zone_t *zoneset_get(const zoneset_t *zs, const uint8_t *name, size_t len)
+static zone_t *get_hashed(const zoneset_t *zs, const uint8_t *name, size_t len, uint32_t h)
 {
-    for (uint32_t j = dname_hash(name, len) & zs->mask;; j = (j + 1) & zs->mask) {
+    for (uint32_t j = h & zs->mask;; j = (j + 1) & zs->mask) {
         zone_t *z = zs->table[j];
         if (!z)
             return NULL;
@@ -154,12 +154,18 @@ zone_t *zoneset_get(const zoneset_t *zs, const uint8_t *name, size_t len)
     }
 }
 
+zone_t *zoneset_get(const zoneset_t *zs, const uint8_t *name, size_t len)
+{
+    return get_hashed(zs, name, len, dname_hash(name, len));
+}
+
 const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qlen,
-                           const uint8_t *off, unsigned nlabels, unsigned from)
+                           const uint8_t *off, unsigned nlabels, const uint32_t *hash,
+                           unsigned from)
 {
     for (unsigned i = from; i <= nlabels; i++) {
         size_t o = suffix_off(off, nlabels, qlen, i);
-        const zone_t *z = zoneset_get(zs, qname + o, qlen - o);
+        const zone_t *z = get_hashed(zs, qname + o, qlen - o, hash[i]);
         if (z)
             return z;
     }

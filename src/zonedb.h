@@ -89,8 +89,8 @@ enum zlookup_kind {
  * and nlabels labels, at or below the zone's origin. A DS query at a cut is answered from this
  * (the parent) side, so is_ds keeps the cut node itself authoritative. [worker] */
 enum zlookup_kind zone_lookup(const zone_t *z, const uint8_t *qname, size_t qlen,
-                              const uint8_t *off, unsigned nlabels, bool is_ds,
-                              const znode_t **node) NONNULL HOT;
+                              const uint8_t *off, unsigned nlabels, const uint32_t *hash,
+                              bool is_ds, const znode_t **node) NONNULL HOT;
 
 /* The zones being served: an immutable set, looked up by longest match. */
 typedef struct zoneset {
@@ -107,7 +107,8 @@ void zoneset_free(zoneset_t *zs);
 /* The zone whose origin is the longest suffix of qname considering at most the suffixes from
  * label index `from` on (0 = the whole name); NULL if none. [worker] */
 const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qlen,
-                           const uint8_t *off, unsigned nlabels, unsigned from) HOT;
+                           const uint8_t *off, unsigned nlabels, const uint32_t *hash,
+                           unsigned from) HOT;
 /* The zone with exactly this origin, or NULL. [any] */
 zone_t *zoneset_get(const zoneset_t *zs, const uint8_t *name, size_t len);
 

@@ -39,7 +39,9 @@ static struct hit lookup(const zone_t *z, const char *qname, bool is_ds)
     cr_assert(len, "'%s'", qname);
     unsigned n = dname_label_offsets(name, off);
     struct hit h = {.node = NULL};
-    h.kind = zone_lookup(z, name, len, off, n, is_ds, &h.node);
+    uint32_t hash[DNAME_MAXLABELS + 1];
+    dname_suffix_hashes(name, off, n, hash);
+    h.kind = zone_lookup(z, name, len, off, n, hash, is_ds, &h.node);
     cr_assert_not_null(h.node, "%s: no node", qname);
     dname_to_str(h.node->name, h.name);
     return h;
@@ -397,7 +399,9 @@ static const zone_t *zs_find(const zoneset_t *zs, const char *qname, unsigned fr
     uint8_t name[DNAME_MAXLEN], off[DNAME_MAXLABELS];
     size_t len = dname_from_str(qname, name);
     unsigned n = dname_label_offsets(name, off);
-    return zoneset_find(zs, name, len, off, n, from);
+    uint32_t hash[DNAME_MAXLABELS + 1];
+    dname_suffix_hashes(name, off, n, hash);
+    return zoneset_find(zs, name, len, off, n, hash, from);
 }
 
 Test(zoneset, longest_match)
