@@ -408,7 +408,7 @@ size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t 
         /* Echo the question exactly as sent, letter case included (0x20). */
         memcpy(resp + DNS_HDR_LEN, req + DNS_HDR_LEN, q->question_end - DNS_HDR_LEN);
         r.p->len = q->question_end;
-        pkt_comp_add(r.p, DNS_HDR_LEN, q->qname_labels);
+        pkt_comp_add_hashed(r.p, DNS_HDR_LEN, q->label_off, q->qname_labels, q->qhash);
         qd = 1;
     }
 

@@ -5,6 +5,8 @@
 #include "net_tcp.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -208,6 +210,10 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
             close(cfd);
             continue;
         }
+        /* Each answer goes out in one send(); Nagle would hold a pipelined answer back until
+         * the client's delayed ACK (tens of milliseconds). */
+        int one = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct tcp_conn *c = conn_get(w);
         c->fd = cfd;
         if (!conn_watch(c, false))

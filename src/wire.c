@@ -187,15 +187,35 @@ void pkt_rewind(pkt_t *p, size_t len)
         p->ncomp--;
 }
 
-void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
+static void comp_add(pkt_t *p, size_t off, unsigned labels, uint32_t hash)
 {
     /* Offsets must fit the 14-bit pointer field. */
-    if (p->ncomp < PKT_COMP_MAX && off < 0x4000)
-    {
+    if (p->ncomp < PKT_COMP_MAX && off < 0x4000) {
         p->comp[p->ncomp].off = (uint16_t)off;
         p->comp[p->ncomp].labels = (uint8_t)labels;
+        p->comp[p->ncomp].hash = hash;
         p->ncomp++;
     }
+}
+
+void pkt_comp_add_hashed(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels,
+                         const uint32_t *hash)
+{
+    for (unsigned i = 0; i < labels; i++)
+        comp_add(p, off + loff[i], labels - i, hash[i]);
+}
+
+void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
+{
+    uint8_t lc[DNAME_MAXLEN], loff[DNAME_MAXLABELS];
+    uint32_t hash[DNAME_MAXLABELS + 1];
+    size_t len = dname_len(p->buf + off);
+    dname_tolower(lc, p->buf + off, len);
+    unsigned n = dname_label_offsets(lc, loff);
+    if (n != labels)
+        return;
+    dname_suffix_hashes(lc, loff, n, hash);
+    pkt_comp_add_hashed(p, off, loff, n, hash);
 }
 
 /* Does the name at buf[off] (following pointers) equal name (case-insensitively)? Names in the
@@ -225,14 +245,21 @@ static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
 
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
 {
-    uint8_t off[DNAME_MAXLABELS];
+    uint8_t off[DNAME_MAXLABELS], lc[DNAME_MAXLEN];
+    uint32_t hash[DNAME_MAXLABELS + 1];
     unsigned n = dname_label_offsets(name, off);
     unsigned match = n; /* index of the first label covered by a pointer; n = none */
     uint16_t ptr = 0;
     if (compress) {
+        /* Longest suffix first; a candidate must agree on label count and hash before its
+         * bytes are compared. */
+        dname_tolower(lc, name, len);
+        dname_suffix_hashes(lc, off, n, hash);
         for (unsigned i = 0; i < n && match == n; i++) {
             for (unsigned c = 0; c < p->ncomp; c++) {
-                if (p->comp[c].labels == n - i && name_eq_at(p->buf, p->comp[c].off, name + off[i])) {
+                if (p->comp[c].labels == n - i && p->comp[c].hash == hash[i] &&
+                    name_eq_at(p->buf, p->comp[c].off, name + off[i]))
+                {
                     match = i;
                     ptr = p->comp[c].off;
                     break;
@@ -253,7 +280,7 @@ bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
     }
     if (compress) {
         for (unsigned i = 0; i < match; i++)
-            pkt_comp_add(p, start + off[i], n - i);
+            comp_add(p, start + off[i], n - i, hash[i]);
     }
     return true;
 }

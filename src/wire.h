@@ -118,6 +118,7 @@ typedef struct pkt {
     struct {
         uint16_t off;    /* where a (possibly compressed) name starts in buf */
         uint8_t labels;  /* its label count */
+        uint32_t hash;   /* dname_hash of its lowercase form, to skip most comparisons */
     } comp[PKT_COMP_MAX];
 } pkt_t;
 
@@ -132,8 +133,13 @@ static inline void pkt_init(pkt_t *p, uint8_t *buf, size_t cap)
 
 /* Drops everything written after len and forgets compression targets there. [worker] */
 void pkt_rewind(pkt_t *p, size_t len) NONNULL;
-/* Remembers the name at buf[off] (already in the packet) as a compression target. */
+/* Remembers the uncompressed name at buf[off] (already in the packet, `labels` labels) and
+ * each of its suffixes as compression targets. [worker] */
 void pkt_comp_add(pkt_t *p, size_t off, unsigned labels) NONNULL;
+/* The same, when the caller already has the name's label offsets (relative to off) and suffix
+ * hashes (dname_suffix_hashes of its lowercase form), as the answer has for the qname. */
+void pkt_comp_add_hashed(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels,
+                         const uint32_t *hash) NONNULL;
 /* Writes a lowercase-or-not wire name, compressed against earlier names when compress is set.
  * False (and nothing kept) if it does not fit. [worker] */
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress) NONNULL WUNUSED;
