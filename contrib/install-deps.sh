@@ -18,7 +18,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     "${BUILD_PKGS[@]}"
-    knot-dnsutils ldnsutils nsd knot python3 python3-dnspython mmdb-bin
+    knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython mmdb-bin
     libmaxmind-db-writer-perl openssl
 )
 # Packages that ship a daemon: we need their binaries as test peers, never a running
