@@ -42,11 +42,12 @@ void arena_free(arena_t *a)
     free(a);
 }
 
-void *arena_alloc(arena_t *a, size_t size)
+static void *bump(arena_t *a, size_t size, size_t align)
 {
-    size = (size + 7) & ~(size_t)7;
     struct chunk *c = a->head;
-    if (!c || c->size - c->used < size) {
+    if (c)
+        c->used = (c->used + align - 1) & ~(align - 1);
+    if (!c || c->used > c->size || c->size - c->used < size) {
         size_t csize = size > CHUNK_SIZE / 4 ? size : CHUNK_SIZE;
         struct chunk *n = xmalloc(sizeof(*n) + csize);
         n->size = csize;
@@ -67,9 +68,22 @@ void *arena_alloc(arena_t *a, size_t size)
     return p;
 }
 
+void *arena_alloc(arena_t *a, size_t size)
+{
+    return bump(a, size, 8);
+}
+
 void *arena_dup(arena_t *a, const void *src, size_t size)
 {
     void *p = arena_alloc(a, size);
+    if (size)
+        memcpy(p, src, size);
+    return p;
+}
+
+void *arena_dup_bytes(arena_t *a, const void *src, size_t size)
+{
+    void *p = bump(a, size, 1);
     if (size)
         memcpy(p, src, size);
     return p;

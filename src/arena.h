@@ -17,6 +17,9 @@ void arena_free(arena_t *a);
 void *arena_alloc(arena_t *a, size_t size) WUNUSED NONNULL;
 /* arena_alloc + memcpy. */
 void *arena_dup(arena_t *a, const void *src, size_t size) WUNUSED NONNULL;
+/* A copy with no alignment, for byte strings such as names (a million owners would otherwise
+ * waste several megabytes in padding). */
+void *arena_dup_bytes(arena_t *a, const void *src, size_t size) WUNUSED NONNULL;
 /* Total bytes handed out, for memory accounting. */
 size_t arena_used(const arena_t *a) NONNULL;
 

@@ -79,12 +79,31 @@ enum zlookup_kind zone_lookup(const zone_t *z, const uint8_t *qname, size_t qlen
         return ZL_DNAME;
     }
     /* RFC 4592 §3.3.1: only the closest encloser's own wildcard child may synthesize. */
-    if (n->wild) {
-        *node = n->wild;
+    if (n->flags & ZN_WILD) {
+        *node = znode_wild(z, n);
         return ZL_WILDCARD;
     }
     *node = n;
     return ZL_NXDOMAIN;
+}
+
+const znode_t *znode_wild(const zone_t *z, const znode_t *n)
+{
+    if (!(n->flags & ZN_WILD) || n->name_len + 2 > DNAME_MAXLEN)
+        return NULL;
+    uint8_t w[DNAME_MAXLEN];
+    w[0] = 1;
+    w[1] = '*';
+    memcpy(w + 2, n->name, n->name_len);
+    return zone_find(z, w, n->name_len + 2u, dname_hash(w, n->name_len + 2u));
+}
+
+size_t rrset_rdata_len(const rrset_t *rs)
+{
+    size_t o = 0;
+    for (unsigned i = 0; i < rs->count; i++)
+        o += 2u + rd16(rs->rdata + o);
+    return o;
 }
 
 int zone_target_offset(uint16_t type)
@@ -194,8 +213,10 @@ struct zone_builder {
     unsigned olabels;
     struct rec *recs;
     size_t nrecs, caprecs;
-    uint8_t *data; /* rdata of all records, freed when the builder is */
+    uint8_t *data; /* rdata of all records, freed once the nodes are built */
     size_t datalen, datacap;
+    uint32_t *lines; /* per node: the line of its first record, for messages */
+    size_t linecap;
 };
 
 zone_builder_t *zone_builder_new(const uint8_t *origin, size_t len)
@@ -215,6 +236,7 @@ void zone_builder_free(zone_builder_t *zb)
     arena_free(zb->arena);
     free(zb->recs);
     free(zb->data);
+    free(zb->lines);
     free(zb);
 }
 
@@ -307,7 +329,7 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
     if (prev && dname_eq(prev->owner, prev->olen, lc, olen))
         r->owner = prev->owner;
     else
-        r->owner = arena_dup(zb->arena, lc, olen);
+        r->owner = arena_dup_bytes(zb->arena, lc, olen);
     r->olen = (uint8_t)olen;
     r->type = type;
     r->ttl = ttl;
@@ -455,7 +477,6 @@ static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct 
         s->count = (uint16_t)count;
         s->ttl = recs[i].ttl;
         s->rdata = data;
-        s->rdata_len = (uint32_t)total;
         s->targets = NULL;
 
         if (type == T_SOA && !is_apex) {
@@ -499,14 +520,10 @@ static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct 
 /* A construction-time mark: below a DNAME (an error unless only empty non-terminals). */
 #define ZN_BELOW_DNAME 0x80
 
-/* The line of the first record owned by n, for messages. */
-static unsigned owner_line(const zone_builder_t *zb, const znode_t *n)
+/* The line of the first record owned by node idx (0 for an empty non-terminal). */
+static unsigned owner_line(const zone_builder_t *zb, size_t idx)
 {
-    for (size_t i = 0; i < zb->nrecs; i++) {
-        if (dname_eq(zb->recs[i].owner, zb->recs[i].olen, n->name, n->name_len))
-            return zb->recs[i].line;
-    }
-    return 0;
+    return idx < zb->linecap ? zb->lines[idx] : 0;
 }
 
 /* Name minus its first label (for a name below the origin). */
@@ -547,8 +564,19 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
             hi++;
         if (!build_node(zb, z, &cap, zb->recs, lo, hi, file, err))
             goto fail;
+        if (z->nnodes > zb->linecap) {
+            zb->linecap = cap;
+            zb->lines = xrealloc(zb->lines, zb->linecap * sizeof(uint32_t));
+        }
+        zb->lines[z->nnodes - 1] = zb->recs[lo].line;
         lo = hi;
     }
+    /* The records are in the nodes now: give their memory back before the passes below
+     * allocate, so a large zone's peak is not both at once. */
+    free(zb->recs);
+    free(zb->data);
+    zb->recs = NULL;
+    zb->data = NULL;
 
     char oname[DNAME_MAXSTR];
     dname_to_str(z->name, oname);
@@ -624,7 +652,7 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
             znode_t *p = &z->nodes[parent[byd[i]]];
             nd->cut = p->cut ? p->cut : (nd->flags & ZN_DELEG) ? nd : NULL;
             if (nd->name[0] == 1 && nd->name[1] == '*')
-                p->wild = nd;
+                p->flags |= ZN_WILD;
             /* RFC 6672 §2.4: nothing exists below a DNAME (it could never be reached). */
             if (p->flags & (ZN_DNAME | ZN_BELOW_DNAME)) {
                 nd->flags |= ZN_BELOW_DNAME;
@@ -632,7 +660,7 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
                     char o[DNAME_MAXSTR];
                     dname_to_str(nd->name, o);
                     err_set(err, "%s:%u: %s lies below a DNAME (RFC 6672 §2.4)", file,
-                            owner_line(zb, nd), o);
+                            owner_line(zb, byd[i]), o);
                     goto fail;
                 }
             }

@@ -23,7 +23,6 @@ typedef struct rrset {
     uint16_t type;
     uint16_t count;
     uint32_t ttl;
-    uint32_t rdata_len;
     const uint8_t *rdata;
     /* NS, MX, SRV: per record, the in-zone node of its target name if that node has address
      * records, else NULL; resolved at load so additional-section processing does no lookups.
@@ -37,6 +36,7 @@ typedef struct rrset {
 #define ZN_ENT 0x04    /* empty non-terminal: exists only because names below it do */
 #define ZN_ADDR 0x08   /* has A or AAAA */
 #define ZN_DNAME 0x10  /* has a DNAME: names below it are synthesized (RFC 6672) */
+#define ZN_WILD 0x20   /* "*.<this name>" exists (znode_wild finds it) */
 
 struct znode {
     const uint8_t *name; /* lowercase wire */
@@ -46,7 +46,6 @@ struct znode {
     uint16_t nrrsets;
     const rrset_t *rrsets; /* sorted by type */
     const znode_t *cut;    /* the highest zone cut at or above this node, or NULL */
-    const znode_t *wild;   /* the node "*.<this name>", or NULL */
 };
 
 typedef struct zone {
@@ -76,6 +75,10 @@ const znode_t *zone_find(const zone_t *z, const uint8_t *name, size_t len, uint3
     NONNULL HOT;
 /* Returns the RRset of this type at the node, or NULL. [any] */
 const rrset_t *znode_rrset(const znode_t *n, uint16_t type) NONNULL HOT;
+/* Returns the node "*.<n's name>" if n has one (ZN_WILD), else NULL. [any] */
+const znode_t *znode_wild(const zone_t *z, const znode_t *n) NONNULL;
+/* Bytes of rdata (length prefixes included) in the RRset. [any] */
+size_t rrset_rdata_len(const rrset_t *rs) NONNULL;
 
 enum zlookup_kind {
     ZL_EXACT,      /* node is the qname's node (authoritative data or an ENT) */
