@@ -3,7 +3,7 @@
 # Install the Debian 12 packages hadnsd needs.  Idempotent: when everything is
 # already installed it exits at once, without root and without apt-get update.
 #
-#   contrib/install-deps.sh [build|test]     (default: build)
+#   contrib/install-deps.sh [build|test|bench]     (default: build)
 #
 # build: compilers, autotools and the -dev packages to build hadnsd and its unit tests.
 # test:  build + the peers and tools the integration/interop tests drive (dig, kdig, NSD,
@@ -23,14 +23,17 @@ TEST_PKGS=(
 )
 # Packages that ship a daemon: we need their binaries as test peers, never a running
 # service (it would take port 53 and survive the tests).
-SERVICE_PKGS=(nsd knot)
+# bench: the peers and the load generator contrib/bench/run.sh compares hadnsd with.
+BENCH_PKGS=(dnsperf nsd knot gdnsd python3 gcc libc6-dev util-linux)
+SERVICE_PKGS=(nsd knot gdnsd)
 
-usage() { echo "usage: $0 [build|test]" >&2; exit 2; }
+usage() { echo "usage: $0 [build|test|bench]" >&2; exit 2; }
 
 set_name=${1:-build}
 case $set_name in
 build) pkgs=("${BUILD_PKGS[@]}") ;;
 test) pkgs=("${TEST_PKGS[@]}") ;;
+bench) pkgs=("${BENCH_PKGS[@]}") ;;
 -h | --help) usage ;;
 *) echo "install-deps: unknown package set '$set_name'" >&2; usage ;;
 esac
