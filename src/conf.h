@@ -11,6 +11,7 @@
 
 #include "compiler.h"
 #include "err.h"
+#include "health.h"
 #include "log.h"
 
 typedef struct cfg_listen {
@@ -23,6 +24,17 @@ typedef struct cfg_zone {
     char *name; /* presentation form, as written */
     char *file; /* resolved path */
 } cfg_zone_t;
+
+/* A check template: the check (health_spec_t without name, target or address) is applied to
+ * every address of one A or AAAA RRset; server.c makes the checks "NAME/ADDRESS". */
+typedef struct cfg_template {
+    char *name;
+    char *zone;          /* as configured; one of cfg_t.zones */
+    char *owner;         /* absolute presentation form: "www.example.com." */
+    uint16_t rrtype;     /* 1 (A) or 28 (AAAA) */
+    uint16_t port;       /* the check's port */
+    health_spec_t check; /* name, target and addr unset; host NULL = the owner name */
+} cfg_template_t;
 
 typedef struct cfg {
     char *path;
@@ -38,6 +50,14 @@ typedef struct cfg {
     char *zone_dir;
     cfg_zone_t *zones;
     size_t nzones;
+    char *control_socket;      /* resolved path, NULL = no control socket */
+    unsigned control_mode;     /* permission bits of the socket */
+    bool health_startup_wait;  /* "wait" (true) or "initial" */
+    bool health_idle;          /* "priority": "idle" (true) or "normal" */
+    health_spec_t *checks;     /* explicit checks, complete */
+    size_t nchecks;
+    cfg_template_t *templates;
+    size_t ntemplates;
 } cfg_t;
 
 /* Defaults, each with its reason. */
@@ -50,6 +70,15 @@ typedef struct cfg {
 #define CONF_DEFAULT_TCP_MAX 512
 /* DNS is port 53. */
 #define CONF_DEFAULT_PORT 53
+/* Only the user the server runs as may talk to it: the socket can force checks down. */
+#define CONF_DEFAULT_CONTROL_MODE 0600
+/* Check timing: a 10 s interval and 3 s timeout detect a dead endpoint in 30 s (fall 3) while
+ * costing a target one request per 10 s per server; rise 2 keeps a flapping endpoint out
+ * until it answered twice in a row (the thresholds relayd and HAProxy ship). */
+#define CONF_DEFAULT_INTERVAL_MS 10000
+#define CONF_DEFAULT_TIMEOUT_MS 3000
+#define CONF_DEFAULT_RISE 2
+#define CONF_DEFAULT_FALL 3
 
 /* Reads and validates the config file. Returns an owned cfg_t, or NULL with err set to
  * "path: key: reason" (or "path:line:col: reason" for JSON syntax). [main] */

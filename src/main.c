@@ -19,14 +19,19 @@ static void usage(FILE *out)
             "hadnsd is an authoritative DNS server with health-based failover.\n"
             "\n"
             "  -c, --config FILE   JSON configuration (default: %s)\n"
-            "  -n, --check-config  validate the configuration and every zone file, then exit\n"
-            "                      (0 if all is well, 1 with file:line errors otherwise)\n"
+            "  -n, --check-config  validate the configuration (checks and templates included)\n"
+            "                      and every zone file, then exit (0 if all is well, 1 with\n"
+            "                      file:line errors otherwise)\n"
             "  -f, --foreground    stay in the foreground (the default; logs go to stderr)\n"
             "  -h, --help          this text\n"
             "  -V, --version       print the version\n"
             "\n"
             "Signals: SIGHUP reloads every zone file that changed (a zone that fails to parse\n"
-            "keeps serving its previous version); SIGTERM or SIGINT stop the server.\n",
+            "keeps serving its previous version) and updates the checks made from templates;\n"
+            "SIGTERM or SIGINT stop the server.\n"
+            "\n"
+            "With \"control\" in the configuration, hadnsctl(1) reads the server's status and\n"
+            "its health checks, overrides checks and reloads over a unix socket.\n",
             HADNSD_DEFAULT_CONFIG);
 }
 

@@ -1,22 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /* server.c: the main thread. Everything slow (zone parsing) runs on a reload thread; the result
- * is published as a new snapshot in one atomic step. */
+ * is published as a new snapshot in one atomic step. Health checks run on their own thread;
+ * this file wires them to the zones (templates), the control socket and the start-up. */
 #include "config.h"
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "control.h"
+#include "health.h"
 #include "log.h"
 #include "net.h"
 #include "snapshot.h"
+#include "wire.h"
 #include "xalloc.h"
 #include "zoneload.h"
 
@@ -30,16 +39,65 @@ struct reload_job {
     struct event *done; /* activated on the main loop when the run is over */
 };
 
+/* A growable list of control requests waiting for a reload. */
+struct req_list {
+    ctl_req_t **v;
+    size_t n, cap;
+};
+
+/* Names collected while template checks are reconciled, for the reload reply. */
+struct name_list {
+    char **v;
+    size_t n, cap;
+};
+
 typedef struct server {
     cfg_t *cfg;
     struct event_base *base;
     snap_domain_t *snap;
     net_t *net;
+    health_t *health;
+    control_t *ctl;
     struct event *ev_hup, *ev_term, *ev_int, *ev_reload_done;
     pthread_t reload_thread;
     bool reloading, reload_again;
+    bool serving;      /* the workers run */
+    bool start_failed; /* the deferred start could not start the workers */
     struct reload_job job;
+    struct req_list reload_waiting; /* answered by the next reload to start */
+    struct req_list reload_running; /* answered when the running reload is done */
+    struct timespec started_mono;
+    double started_wall;
+    ctl_listener_t *ctl_listeners; /* for "status": the bound listeners, made once */
+    char (*ctl_ips)[INET6_ADDRSTRLEN];
+    size_t nctl_listeners;
 } server_t;
+
+static void names_add(struct name_list *l, const char *name)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = xstrdup(name);
+}
+
+static void names_free(struct name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static void reqs_add(struct req_list *l, ctl_req_t *r)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 4;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n++] = r;
+}
 
 static const char *zone_label(const cfg_zone_t *cz)
 {
@@ -77,6 +135,109 @@ bool server_check_zones(const cfg_t *cfg)
     return ok;
 }
 
+/* ---- health checks from templates ---- */
+
+struct sync_report {
+    struct name_list added, removed;
+};
+
+static void sync_cb(void *arg, const char *name, bool added)
+{
+    struct sync_report *r = arg;
+    names_add(added ? &r->added : &r->removed, name);
+}
+
+/* Makes the checks of every template match the addresses its RRset has in the zones being
+ * served: new addresses get checks, gone ones lose theirs, the others keep state and override.
+ * A zone that is not loaded yields no addresses (and so no checks) until it loads. [main] */
+static void sync_templates(server_t *s, struct sync_report *rep)
+{
+    if (!s->health)
+        return;
+    const zoneset_t *zs = snapshot_current(s->snap)->zones;
+    for (size_t t = 0; t < s->cfg->ntemplates; t++) {
+        const cfg_template_t *tp = &s->cfg->templates[t];
+        uint8_t zw[DNAME_MAXLEN], ow[DNAME_MAXLEN];
+        size_t zl = dname_from_str(tp->zone, zw), ol = dname_from_str(tp->owner, ow);
+        const zone_t *z = zl && zs ? zoneset_get(zs, zw, zl) : NULL;
+        const znode_t *node = z && ol ? zone_find(z, ow, ol, dname_hash(ow, ol)) : NULL;
+        const rrset_t *rr = node ? znode_rrset(node, tp->rrtype) : NULL;
+        size_t n = rr ? rr->count : 0;
+        health_spec_t *specs = xcalloc(n ? n : 1, sizeof(*specs));
+        size_t k = 0, off = 0;
+        /* Host header / TLS name default: the owner, without its trailing dot. */
+        char host[DNAME_MAXSTR];
+        snprintf(host, sizeof(host), "%s", tp->owner);
+        size_t hl = strlen(host);
+        if (hl > 1 && host[hl - 1] == '.')
+            host[hl - 1] = '\0';
+        for (size_t i = 0; i < n; i++) {
+            uint16_t len = rd16(rr->rdata + off);
+            const uint8_t *data = rr->rdata + off + 2;
+            off += 2u + len;
+            char ip[INET6_ADDRSTRLEN];
+            int af = tp->rrtype == T_A && len == 4 ? AF_INET
+                     : tp->rrtype == T_AAAA && len == 16 ? AF_INET6 : 0;
+            if (!af || !inet_ntop(af, data, ip, sizeof(ip)))
+                continue;
+            health_spec_t *sp = &specs[k++];
+            health_spec_copy(sp, &tp->check);
+            size_t nl = strlen(tp->name) + 1 + strlen(ip) + 1;
+            sp->name = xmalloc(nl);
+            snprintf(sp->name, nl, "%s/%s", tp->name, ip);
+            sp->target = xstrdup(ip);
+            if (!sp->host && (sp->kind == HEALTH_HTTP || sp->kind == HEALTH_HTTPS))
+                sp->host = xstrdup(host);
+            memset(&sp->addr, 0, sizeof(sp->addr));
+            if (af == AF_INET) {
+                struct sockaddr_in *v4 = (struct sockaddr_in *)&sp->addr;
+                v4->sin_family = AF_INET;
+                v4->sin_port = htons(tp->port);
+                memcpy(&v4->sin_addr, data, 4);
+                sp->addrlen = sizeof(*v4);
+            } else {
+                struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&sp->addr;
+                v6->sin6_family = AF_INET6;
+                v6->sin6_port = htons(tp->port);
+                memcpy(&v6->sin6_addr, data, 16);
+                sp->addrlen = sizeof(*v6);
+            }
+        }
+        if (!rr)
+            log_warnx("check template %s: %s has no %s records%s; no checks", tp->name,
+                      tp->owner, tp->rrtype == T_A ? "A" : "AAAA",
+                      z ? "" : " (its zone is not loaded)");
+        struct sync_report local;
+        memset(&local, 0, sizeof(local));
+        health_group_sync(s->health, tp->name, specs, k, sync_cb, &local);
+        for (size_t i = 0; i < local.added.n; i++)
+            log_info("check %s: added from template %s (%s %s)", local.added.v[i], tp->name,
+                     tp->owner, tp->rrtype == T_A ? "A" : "AAAA");
+        for (size_t i = 0; i < local.removed.n; i++)
+            log_info("check %s: removed: the address left %s", local.removed.v[i], tp->owner);
+        if (rep) {
+            for (size_t i = 0; i < local.added.n; i++)
+                names_add(&rep->added, local.added.v[i]);
+            for (size_t i = 0; i < local.removed.n; i++)
+                names_add(&rep->removed, local.removed.v[i]);
+        }
+        names_free(&local.added);
+        names_free(&local.removed);
+        for (size_t i = 0; i < k; i++)
+            health_spec_fini(&specs[i]);
+        free(specs);
+    }
+}
+
+/* State changes reach the rest of the server here, on the main thread. The answer policies
+ * will subscribe here; the registry has already logged the change. */
+static void on_health_change(void *arg, const health_change_t *c)
+{
+    (void)arg;
+    log_debug("check %s (id %u): %s -> %s published", c->name, c->id,
+              health_state_name(c->old_state), health_state_name(c->new_state));
+}
+
 /* ---- reload ---- */
 
 static void *reload_main(void *arg)
@@ -100,6 +261,10 @@ static void reload_start(server_t *s)
         s->reload_again = true; /* a SIGHUP during a reload: run once more after it */
         return;
     }
+    /* Requests made before this run starts are answered when it ends. */
+    for (size_t i = 0; i < s->reload_waiting.n; i++)
+        reqs_add(&s->reload_running, s->reload_waiting.v[i]);
+    s->reload_waiting.n = 0;
     size_t n = s->cfg->nzones;
     struct reload_job *job = &s->job;
     job->cfg = s->cfg;
@@ -157,8 +322,41 @@ static void reload_done_cb(evutil_socket_t fd, short what, void *arg)
     if (changed) {
         snapshot_publish(s->snap, snapshot_new(zoneset_new(next, n)));
     }
+    struct sync_report rep;
+    memset(&rep, 0, sizeof(rep));
+    if (changed)
+        sync_templates(s, &rep);
     log_notice("reload: %zu zones changed, %zu failed, %zu unchanged", changed, failed,
                n - changed - failed);
+    if (s->reload_running.n) {
+        const char **reloaded = xcalloc(n ? n : 1, sizeof(char *));
+        const char **unchanged = xcalloc(n ? n : 1, sizeof(char *));
+        ctl_zone_error_t *errs = xcalloc(n ? n : 1, sizeof(*errs));
+        ctl_reload_result_t res = {.reloaded = reloaded,
+                                   .unchanged = unchanged,
+                                   .failed = errs,
+                                   .checks_added = (const char *const *)rep.added.v,
+                                   .nchecks_added = rep.added.n,
+                                   .checks_removed = (const char *const *)rep.removed.v,
+                                   .nchecks_removed = rep.removed.n};
+        for (size_t i = 0; i < n; i++) {
+            const char *name = zone_label(&s->cfg->zones[i]);
+            if (job->fresh[i])
+                reloaded[res.nreloaded++] = name;
+            else if (job->errs[i].msg[0])
+                errs[res.nfailed++] = (ctl_zone_error_t){name, job->errs[i].msg};
+            else
+                unchanged[res.nunchanged++] = name;
+        }
+        for (size_t i = 0; i < s->reload_running.n; i++)
+            control_reply_reload(s->reload_running.v[i], &res);
+        s->reload_running.n = 0;
+        free(reloaded);
+        free(unchanged);
+        free(errs);
+    }
+    names_free(&rep.added);
+    names_free(&rep.removed);
     for (size_t i = 0; i < n; i++) {
         zone_unref(job->fresh[i]); /* the new set holds its own reference */
         zone_unref(job->old[i]);
@@ -211,6 +409,116 @@ static zoneset_t *initial_zones(const cfg_t *cfg, size_t *failed)
     return zs;
 }
 
+/* ---- the control socket's hooks ---- */
+
+/* The listeners as "status" reports them; they never change while the server runs. */
+static void make_ctl_listeners(server_t *s)
+{
+    size_t nl = 0;
+    const net_listener_t *l = net_listeners(s->net, &nl);
+    s->ctl_listeners = xcalloc(nl ? nl : 1, sizeof(*s->ctl_listeners));
+    s->ctl_ips = xcalloc(nl ? nl : 1, sizeof(*s->ctl_ips));
+    s->nctl_listeners = nl;
+    for (size_t i = 0; i < nl; i++) {
+        const struct sockaddr_storage *ss = &l[i].addr;
+        unsigned port = 0;
+        if (ss->ss_family == AF_INET) {
+            const struct sockaddr_in *v4 = (const struct sockaddr_in *)ss;
+            inet_ntop(AF_INET, &v4->sin_addr, s->ctl_ips[i], sizeof(s->ctl_ips[i]));
+            port = ntohs(v4->sin_port);
+        } else {
+            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)ss;
+            inet_ntop(AF_INET6, &v6->sin6_addr, s->ctl_ips[i], sizeof(s->ctl_ips[i]));
+            port = ntohs(v6->sin6_port);
+        }
+        s->ctl_listeners[i] =
+            (ctl_listener_t){.address = l[i].text, .ip = s->ctl_ips[i], .port = port};
+    }
+}
+
+static void ctl_status(void *arg, ctl_status_t *st)
+{
+    server_t *s = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const zoneset_t *zs = snapshot_current(s->snap)->zones;
+    size_t loaded = zs ? zs->nzones : 0;
+    *st = (ctl_status_t){
+        .version = PACKAGE_VERSION,
+        .config = s->cfg->path,
+        .pid = (long)getpid(),
+        .uptime = (double)(now.tv_sec - s->started_mono.tv_sec) +
+                  (double)(now.tv_nsec - s->started_mono.tv_nsec) / 1e9,
+        .started = s->started_wall,
+        .starting = !s->serving,
+        .workers = s->cfg->workers,
+        .zones = loaded,
+        .zones_failed = s->cfg->nzones - loaded,
+        .checks = s->health ? health_count(s->health) : 0,
+        .listeners = s->ctl_listeners,
+        .nlisteners = s->nctl_listeners,
+    };
+}
+
+static void ctl_checks(void *arg, void (*each)(void *cbarg, const health_info_t *info),
+                       void *cbarg)
+{
+    server_t *s = arg;
+    if (!s->health)
+        return;
+    health_info_t in;
+    for (size_t i = 0; health_info(s->health, i, &in); i++)
+        each(cbarg, &in);
+}
+
+static bool ctl_force(void *arg, const char *check, enum health_force f, hadns_err_t *err)
+{
+    server_t *s = arg;
+    if (!s->health) {
+        err_set(err, "no check named %s (no checks are configured)", check);
+        return false;
+    }
+    return health_force(s->health, check, f, err);
+}
+
+static void ctl_reload(void *arg, ctl_req_t *req)
+{
+    server_t *s = arg;
+    log_info("control: reloading changed zones");
+    reqs_add(&s->reload_waiting, req);
+    reload_start(s);
+}
+
+/* ---- start-up ---- */
+
+/* Starts the workers: at once, or once the first round of checks is over ("wait"). */
+static void start_serving(void *arg)
+{
+    server_t *s = arg;
+    hadns_err_t err = {{0}};
+    sigset_t all, old;
+    /* Workers inherit a mask with every signal blocked, so signals reach the main loop. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    bool started = net_start(s->net, &err);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started) {
+        log_errx("%s", err.msg);
+        s->start_failed = true;
+        event_base_loopbreak(s->base);
+        return;
+    }
+    s->serving = true;
+    size_t nl;
+    const net_listener_t *ls = net_listeners(s->net, &nl);
+    for (size_t i = 0; i < nl; i++)
+        log_notice("listening on %s (udp+tcp)", ls[i].text);
+    const zoneset_t *zs = snapshot_current(s->snap)->zones;
+    size_t loaded = zs ? zs->nzones : 0;
+    log_notice("hadnsd %s ready: %zu zones (%zu failed), %u workers", PACKAGE_VERSION, loaded,
+               s->cfg->nzones - loaded, s->cfg->workers);
+}
+
 int server_run(cfg_t *cfg)
 {
     int status = 1;
@@ -219,6 +527,10 @@ int server_run(cfg_t *cfg)
     hadns_err_t err = {{0}};
     sigset_t all, old;
 
+    clock_gettime(CLOCK_MONOTONIC, &s->started_mono);
+    struct timeval wall;
+    gettimeofday(&wall, NULL);
+    s->started_wall = (double)wall.tv_sec + wall.tv_usec / 1e6;
     if (evthread_use_pthreads() != 0) {
         log_errx("libevent: cannot enable thread support");
         goto out;
@@ -268,29 +580,58 @@ int server_run(cfg_t *cfg)
         goto out;
     }
 
-    /* Workers inherit a mask with every signal blocked, so signals reach the main loop. */
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    bool started = net_start(s->net, &err);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!started) {
-        log_errx("%s", err.msg);
-        goto out;
+    /* The control socket first, so that operators can watch a "wait" start-up. */
+    if (cfg->control_socket) {
+        make_ctl_listeners(s);
+        ctl_ops_t ops = {.arg = s,
+                         .status = ctl_status,
+                         .checks = ctl_checks,
+                         .force = ctl_force,
+                         .reload = ctl_reload};
+        s->ctl = control_new(s->base, cfg->control_socket, cfg->control_mode, &ops, &err);
+        if (!s->ctl) {
+            log_errx("%s", err.msg);
+            goto out;
+        }
     }
-    size_t nl;
-    const net_listener_t *ls = net_listeners(s->net, &nl);
-    for (size_t i = 0; i < nl; i++)
-        log_notice("listening on %s (udp+tcp)", ls[i].text);
-    log_notice("hadnsd %s ready: %zu zones (%zu failed), %u workers", PACKAGE_VERSION,
-               cfg->nzones - failed, failed, cfg->workers);
+
+    if (cfg->nchecks || cfg->ntemplates) {
+        health_opts_t hopts = {.startup_wait = cfg->health_startup_wait,
+                               .idle_priority = cfg->health_idle};
+        s->health = health_new(s->base, &hopts);
+        health_set_listener(s->health, on_health_change, s);
+        for (size_t i = 0; i < cfg->nchecks; i++) {
+            if (!health_check_add(s->health, &cfg->checks[i], NULL, &err)) {
+                log_errx("%s", err.msg);
+                goto out;
+            }
+        }
+        sync_templates(s, NULL);
+        /* The health thread inherits a mask with every signal blocked, like the workers. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        bool ok = health_start(s->health, start_serving, s, &err);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!ok) {
+            log_errx("%s", err.msg);
+            goto out;
+        }
+        log_notice("health: %zu checks, start-up policy \"%s\"", health_count(s->health),
+                   cfg->health_startup_wait ? "wait" : "initial");
+    } else {
+        start_serving(s);
+        if (s->start_failed)
+            goto out;
+    }
 
     event_base_dispatch(s->base);
-    status = 0;
+    status = s->start_failed ? 1 : 0;
     if (s->reloading)
         pthread_join(s->reload_thread, NULL);
 out:
     if (s->net)
         net_free(s->net);
+    health_free(s->health); /* joins the health thread */
     if (s->reloading) {
         for (size_t i = 0; i < cfg->nzones; i++) {
             zone_unref(s->job.fresh[i]);
@@ -300,6 +641,16 @@ out:
         free(s->job.fresh);
         free(s->job.errs);
     }
+    /* Control clients waiting for a reload get an answer before the socket goes. */
+    for (size_t i = 0; i < s->reload_running.n; i++)
+        control_reply_error(s->reload_running.v[i], "the server is shutting down");
+    for (size_t i = 0; i < s->reload_waiting.n; i++)
+        control_reply_error(s->reload_waiting.v[i], "the server is shutting down");
+    free(s->reload_running.v);
+    free(s->reload_waiting.v);
+    control_free(s->ctl);
+    free(s->ctl_listeners);
+    free(s->ctl_ips);
     if (s->ev_hup)
         event_free(s->ev_hup);
     if (s->ev_term)

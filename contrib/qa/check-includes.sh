@@ -11,6 +11,11 @@ ONLY=(
     'ldns/*|zoneload.c xfr_*.c'
     'jansson.h|conf.c control.c hadnsctl.c'
     'maxminddb.h|geoip.c'
+    # the control protocol's names: the server side and the client only
+    'ctlproto.h|control.c hadnsctl.c'
+    # the health module's inside: the engine and the probe kinds
+    'health_probe.h|health.c health_*.c'
+    'event2/bufferevent_ssl.h|health_http.c'
 )
 # "FILES|HEADERS": FILES must never include any of HEADERS.
 NEVER=(

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* health_probe.h: inside the health module only. The probe engine (health_engine.c: the health
+ * thread, its event base, one timer and one deadline per check) and the probe kinds
+ * (health_http.c, health_tcp.c, health_dns.c), as relayd splits hce.c from check_*.c. The
+ * registry (health.c) talks to the engine through health_engine_*; a kind sees only its probe. */
+#ifndef HADNS_HEALTH_PROBE_H
+#define HADNS_HEALTH_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "err.h"
+#include "health.h"
+
+struct event;
+struct event_base;
+typedef struct health_engine health_engine_t;
+typedef struct health_probe health_probe_t;
+
+/* Error text of one result: "connection refused", "status 503", "TLS error: certificate
+ * verify failed: self-signed certificate" fit; longer OpenSSL texts are cut. */
+#define HEALTH_ERR_MAX 128
+
+/* One result on its way from the health thread to the registry. */
+typedef struct health_result {
+    uint32_t id;
+    bool ok;
+    bool late;   /* no verdict: the health thread itself ran too late to judge (starved) */
+    uint32_t ms; /* how long the probe took */
+    char error[HEALTH_ERR_MAX];
+} health_result_t;
+
+/* What a probe kind implements. start() begins one run on p->base and must end it by calling
+ * health_probe_done() exactly once, later (from an event callback) or before it returns;
+ * cancel() aborts a run in flight (the engine's deadline passed, or the check is removed or
+ * the thread stops), freeing its resources without calling health_probe_done(). A kind keeps
+ * its per-run state in p->run. [health] */
+typedef struct health_kind_ops {
+    void (*start)(health_probe_t *p);
+    void (*cancel)(health_probe_t *p);
+} health_kind_ops_t;
+
+extern const health_kind_ops_t health_http_ops; /* http and https */
+extern const health_kind_ops_t health_tcp_ops;
+extern const health_kind_ops_t health_dns_ops;
+
+/* One check as the health thread sees it. */
+struct health_probe {
+    uint32_t id;
+    health_spec_t spec; /* owned copy */
+    health_engine_t *eng;
+    struct event_base *base; /* the health thread's */
+    struct event *timer;     /* the next run */
+    struct event *deadline;  /* the running probe's timeout */
+    const health_kind_ops_t *ops;
+    bool running;
+    int64_t started_ms; /* monotonic, for the result's duration */
+    void *run;          /* the kind's state of the run in flight */
+};
+
+/* Ends the run of p: ok, or failed with a printf-style reason (NULL fmt when ok). Called by
+ * the kinds, after they freed their run state. [health] */
+void health_probe_done(health_probe_t *p, bool ok, const char *fmt, ...) PRINTF(3, 4);
+/* A random 32-bit value from the health thread's generator (DNS ids). [health] */
+uint32_t health_probe_random(health_probe_t *p) NONNULL;
+
+/* The HTTPS kind keeps its TLS contexts (one per CA file, made on first use) in this slot of
+ * the engine; the engine passes the slot to health_http_tls_free as the thread stops. [health] */
+void **health_probe_tls_slot(health_probe_t *p) NONNULL;
+void health_http_tls_free(void *tls);
+
+/* ---- the engine, driven by the registry [main unless noted] ---- */
+
+/* A stopped engine. results(arg, r, n) runs on the main loop with each batch of results. */
+health_engine_t *health_engine_new(struct event_base *main,
+                                   void (*results)(void *arg, const health_result_t *r, size_t n),
+                                   void *arg) WUNUSED NONNULL;
+/* Starts the health thread (signals should be blocked by the caller), at idle scheduling
+ * priority when idle is set. False with err. */
+bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err) NONNULL;
+/* Starts probing a check (spec copied): the first run after first_ms, then every interval.
+ * Queued until the thread runs. */
+void health_engine_add(health_engine_t *e, uint32_t id, const health_spec_t *spec,
+                       unsigned first_ms) NONNULL;
+/* Stops probing a check; a run in flight is cancelled, its result never delivered. */
+void health_engine_remove(health_engine_t *e, uint32_t id) NONNULL;
+/* Stops and joins the thread, frees everything; NULL is a no-op. */
+void health_engine_free(health_engine_t *e);
+
+/* strerror(e) with a lowercase first letter, as our messages are ("connection refused"). buf
+ * holds at least 64 bytes. [any] */
+const char *health_strerror(int e, char *buf, size_t len) NONNULL;
+
+/* Monotonic milliseconds. [any] */
+int64_t health_mono_ms(void);
+
+#endif
