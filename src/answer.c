@@ -244,25 +244,42 @@ static bool follow(const struct resp *r, const query_t *q, uint8_t names[][DNAME
     return true;
 }
 
+/* The name being resolved: the qname, then each in-zone CNAME or DNAME target, with the label
+ * offsets and suffix hashes the lookups need. */
+struct cur {
+    const uint8_t *name;
+    size_t len;
+    unsigned nl;
+    const uint8_t *off;
+    const uint32_t *hash;
+    uint8_t toff[DNAME_MAXLABELS];
+    uint32_t thash[DNAME_MAXLABELS + 1];
+};
+
+/* Makes next (lowercase wire, len bytes) the name being resolved. */
+static void retarget(struct cur *c, const uint8_t *next, size_t len)
+{
+    c->name = next;
+    c->len = len;
+    c->nl = dname_label_offsets(next, c->toff);
+    c->off = c->toff;
+    dname_suffix_hashes(next, c->toff, c->nl, c->thash);
+    c->hash = c->thash;
+}
+
 static void resolve(struct resp *r)
 {
     query_t *q = &r->ctx->q;
     const zone_t *z = r->zone;
-    /* The name being resolved: the qname, then each in-zone CNAME target. */
     uint8_t names[MAX_CHAIN][DNAME_MAXLEN];
-    const uint8_t *name = q->qname;
-    size_t nlen = q->qname_len;
-    const uint8_t *off = q->label_off;
-    const uint32_t *hash = q->qhash;
-    unsigned nl = q->qname_labels;
-    uint8_t toff[DNAME_MAXLABELS];
-    uint32_t thash[DNAME_MAXLABELS + 1];
+    struct cur cur = {.name = q->qname, .len = q->qname_len, .nl = q->qname_labels,
+                      .off = q->label_off, .hash = q->qhash};
     uint16_t qtype = q->qtype;
 
     for (unsigned hop = 0;; hop++) {
         const znode_t *node;
         enum zlookup_kind kind =
-            zone_lookup(z, name, nlen, off, nl, hash, qtype == T_DS, &node);
+            zone_lookup(z, cur.name, cur.len, cur.off, cur.nl, cur.hash, qtype == T_DS, &node);
         if (kind == ZL_DELEGATION) {
             if (hop == 0)
                 r->flags &= (uint16_t)~F_AA;
@@ -276,7 +293,7 @@ static void resolve(struct resp *r)
             if (!must_put(r, node->name, node->name_len, dn, dn->ttl, &r->an))
                 return;
             const uint8_t *target = dn->rdata + 2;
-            size_t tlen = rd16(dn->rdata), prefix = nlen - node->name_len;
+            size_t tlen = rd16(dn->rdata), prefix = cur.len - node->name_len;
             if (prefix + tlen > DNAME_MAXLEN) {
                 r->rcode = RCODE_YXDOMAIN; /* RFC 6672 §2.2 */
                 return;
@@ -284,10 +301,10 @@ static void resolve(struct resp *r)
             if (hop + 1 >= MAX_CHAIN)
                 return;
             uint8_t *next = names[hop];
-            memcpy(next, name, prefix);
+            memcpy(next, cur.name, prefix);
             memcpy(next + prefix, target, tlen);
             size_t mark = r->p->len;
-            if (!put_rr(r->p, name, nlen, known_ptr(r, name), T_CNAME, dn->ttl, next,
+            if (!put_rr(r->p, cur.name, cur.len, known_ptr(r, cur.name), T_CNAME, dn->ttl, next,
                         prefix + tlen)) {
                 pkt_rewind(r->p, mark);
                 r->flags |= F_TC;
@@ -300,12 +317,7 @@ static void resolve(struct resp *r)
             dname_tolower(next, next, prefix + tlen);
             if (!follow(r, q, names, hop, next, prefix + tlen))
                 return;
-            name = next;
-            nlen = prefix + tlen;
-            nl = dname_label_offsets(name, toff);
-            off = toff;
-            dname_suffix_hashes(name, off, nl, thash);
-            hash = thash;
+            retarget(&cur, next, prefix + tlen);
             continue;
         }
         if (kind == ZL_NXDOMAIN) {
@@ -317,7 +329,7 @@ static void resolve(struct resp *r)
         /* An exact node or a wildcard synthesizing this name (RFC 4592 §3.4: owner = name). */
         const rrset_t *rs = qtype == T_ANY ? any_rrset(node) : znode_rrset(node, qtype);
         if (rs) {
-            if (must_put(r, name, nlen, rs, rs->ttl, &r->an))
+            if (must_put(r, cur.name, cur.len, rs, rs->ttl, &r->an))
                 additional_for(r, rs);
             return;
         }
@@ -326,7 +338,7 @@ static void resolve(struct resp *r)
             negative(r); /* NODATA, including empty non-terminals */
             return;
         }
-        if (!must_put(r, name, nlen, cn, cn->ttl, &r->an))
+        if (!must_put(r, cur.name, cur.len, cn, cn->ttl, &r->an))
             return;
         /* Follow the CNAME while its target is in this zone (RFC 1034 §4.3.2 step 3a). */
         const uint8_t *target = cn->rdata + 2;
@@ -337,12 +349,7 @@ static void resolve(struct resp *r)
         dname_tolower(next, target, tlen);
         if (!follow(r, q, names, hop, next, tlen))
             return;
-        name = next;
-        nlen = tlen;
-        nl = dname_label_offsets(name, toff);
-        off = toff;
-        dname_suffix_hashes(name, off, nl, thash);
-        hash = thash;
+        retarget(&cur, next, tlen);
     }
 }
 
