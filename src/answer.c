@@ -3,7 +3,9 @@
 #include "config.h"
 #include "answer.h"
 
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* RFC 1034 §3.6.2 leaves chain length to the server; 8 in-zone hops is more than any sane zone
  * needs (NSD and Knot stop at similar depths) and bounds the work a looped zone can cause. */
@@ -17,7 +19,14 @@
 struct resp {
     answer_ctx_t *ctx;
     pkt_t *p;
+    const snapshot_t *snap;
+    const struct sockaddr *src;
     const zone_t *zone;
+    /* The client's location, looked up once, when a policy first needs it. */
+    bool located;
+    bool have_loc;
+    geo_loc_t loc;
+    uint8_t scope; /* RFC 7871 SCOPE PREFIX-LENGTH of the answer */
     uint16_t flags;
     unsigned rcode;
     uint16_t an, ns, ar;
@@ -114,10 +123,76 @@ static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
     return 0;
 }
 
+/* The client's location: the EDNS Client Subnet's address when the query has one (RFC 7871
+ * §7.1.1), else the address the query came from. Sets the answer's scope. */
+static const geo_loc_t *locate(struct resp *r)
+{
+    if (r->located)
+        return r->have_loc ? &r->loc : NULL;
+    r->located = true;
+    const geoip_t *g = r->snap->geoip;
+    if (!g)
+        return NULL;
+    const query_t *q = &r->ctx->q;
+    int family = 0;
+    const uint8_t *addr = NULL;
+    bool ecs = q->has_ecs && q->ecs_source_prefix > 0;
+    if (ecs) {
+        family = q->ecs_family == 1 ? 4 : 6;
+        addr = q->ecs_addr;
+    } else if (r->src && r->src->sa_family == AF_INET) {
+        family = 4;
+        addr = (const uint8_t *)&((const struct sockaddr_in *)r->src)->sin_addr;
+    } else if (r->src && r->src->sa_family == AF_INET6) {
+        family = 6;
+        addr = ((const struct sockaddr_in6 *)r->src)->sin6_addr.s6_addr;
+    }
+    if (!addr)
+        return NULL;
+    geoip_lookup_cached(g, r->ctx->geo_cache, family, addr, &r->loc);
+    r->have_loc = true;
+    /* The answer holds for every client in the database network the address fell in; with
+     * SOURCE 0 (the resolver keeps its clients private) the answer is for everyone. */
+    if (ecs)
+        r->scope = r->loc.prefix;
+    return &r->loc;
+}
+
+/* A policy's RRset: the records it picks for this client, with the policy's TTL. */
+static bool put_dynamic(struct resp *r, const uint8_t *owner, size_t olen, const rrset_t *rs,
+                        const policy_t *pol, uint16_t *count)
+{
+    const geo_loc_t *loc = policy_located(pol) ? locate(r) : NULL;
+    if (!r->ctx->rng)
+        r->ctx->rng = 0x9e3779b97f4a7c15ull ^ (uintptr_t)r->ctx;
+    policy_pick_t pick;
+    policy_pick(pol, loc, &r->ctx->rng, &pick);
+    size_t mark = r->p->len;
+    uint16_t optr = known_ptr(r, owner);
+    uint16_t n = 0;
+    for (unsigned i = 0; i < rs->count; i++) {
+        if (!(pick.mask >> i & 1))
+            continue;
+        const uint8_t *rd = pick.rec[i];
+        if (!put_rr(r->p, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd))) {
+            pkt_rewind(r->p, mark);
+            return false;
+        }
+        n++;
+    }
+    *count = (uint16_t)(*count + n);
+    return true;
+}
+
 /* Writes a whole RRset with the given owner and TTL; on overflow rewinds and returns false. */
 static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const rrset_t *rs,
                       uint32_t ttl, uint16_t *count)
 {
+    if ((rs->type == T_A || rs->type == T_AAAA) && r->snap->overlay) {
+        const policy_t *pol = overlay_find(r->snap->overlay, rs);
+        if (pol)
+            return put_dynamic(r, owner, olen, rs, pol, count);
+    }
     size_t mark = r->p->len;
     const uint8_t *rd = rs->rdata;
     uint16_t optr = known_ptr(r, owner);
@@ -379,14 +454,43 @@ static void put_opt(struct resp *r, const answer_opts_t *opts, size_t limit)
         memcpy(o + 15, opts->nsid, opts->nsid_len);
         rdlen = 4u + opts->nsid_len;
     }
+    if (q->has_ecs) {
+        /* RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS, with the scope our
+         * answer holds for (0: the same for every client). */
+        uint8_t *e = o + 11 + rdlen;
+        size_t alen = ((size_t)q->ecs_source_prefix + 7) / 8;
+        wr16(e, EDNS_OPT_ECS);
+        wr16(e + 2, (uint16_t)(4 + alen));
+        wr16(e + 4, q->ecs_family);
+        e[6] = q->ecs_source_prefix;
+        e[7] = r->scope;
+        memcpy(e + 8, q->ecs_addr, alen);
+        rdlen += 8 + alen;
+    }
     wr16(o + 9, (uint16_t)rdlen);
     p->len += 11 + rdlen;
     r->ar++;
 }
 
-size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t *opts,
-                    const uint8_t *req, size_t len, uint8_t *resp, size_t resp_cap, bool tcp)
+/* Bytes of the OPT record we append: header, NSID if asked for, ECS echo if sent. */
+static size_t opt_len(const query_t *q, const answer_opts_t *opts)
 {
+    size_t n = 11;
+    if (q->nsid_requested && opts->nsid)
+        n += 4u + opts->nsid_len;
+    if (q->has_ecs)
+        n += 8 + ((size_t)q->ecs_source_prefix + 7) / 8;
+    return n;
+}
+
+size_t answer_query(answer_ctx_t *ctx, const snapshot_t *snap, const answer_opts_t *opts,
+                    const uint8_t *req, size_t len, const struct sockaddr *src, uint8_t *resp,
+                    size_t resp_cap, bool tcp)
+{
+    static const snapshot_t empty;
+    if (!snap)
+        snap = &empty;
+    const zoneset_t *zs = snap->zones;
     query_t *q = &ctx->q;
     enum wire_status st = wire_parse_query(req, len, q);
     if (st == WIRE_DROP)
@@ -403,9 +507,9 @@ size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t 
     }
     /* RFC 6891 §6.1.1: a response to a request with OPT carries OPT, NOTIMP included. */
     bool edns = (st == WIRE_OK || st == WIRE_NOTIMP) && q->has_edns;
-    size_t optlen = edns ? 11 + (q->nsid_requested && opts->nsid ? 4u + opts->nsid_len : 0) : 0;
+    size_t optlen = edns ? opt_len(q, opts) : 0;
 
-    struct resp r = {.ctx = ctx, .p = &ctx->pkt, .zone = NULL};
+    struct resp r = {.ctx = ctx, .p = &ctx->pkt, .snap = snap, .src = src, .zone = NULL};
     pkt_init(r.p, resp, limit - optlen);
     r.p->len = DNS_HDR_LEN;
     /* RFC 1035 §4.1.1: copy ID, opcode and RD; RFC 4035 §3.1.6: copy CD; Z, AD and RA clear. */

@@ -8,8 +8,12 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "geoip.h"
+#include "snapshot.h"
 #include "wire.h"
 #include "zonedb.h"
+
+struct sockaddr;
 
 /* Server-wide answer settings, fixed while the server runs. */
 typedef struct answer_opts {
@@ -18,22 +22,27 @@ typedef struct answer_opts {
     uint16_t nsid_len;
 } answer_opts_t;
 
-/* Per-worker scratch: the parsed query and the packet writer. Reset by every call. */
+/* Per-worker scratch: the parsed query and the packet writer, reset by every call; the
+ * worker's random state (weighted answers) and GeoIP cache, which persist. */
 typedef struct answer_ctx {
     query_t q;
     pkt_t pkt;
+    uint64_t rng;             /* xorshift state; 0 = seed on first use */
+    geoip_cache_t *geo_cache; /* NULL = look every client up in the database */
 } answer_ctx_t;
 
 /* Largest response we ever build: TCP's 16-bit length prefix bounds it. */
 #define ANSWER_MAX 65535
 
-/* Answers the message req[0..len) into resp[0..resp_cap). For UDP the size is further bounded by
- * the client's EDNS payload (or 512) and opts->udp_payload; over TCP by resp_cap. zs may be NULL
- * (nothing loaded: every name is REFUSED). Returns the response length, or 0 when nothing must be
- * sent (not a query). Allocates nothing, takes no lock. [worker] */
-size_t answer_query(answer_ctx_t *ctx, const zoneset_t *zs, const answer_opts_t *opts,
-                    const uint8_t *req, size_t len, uint8_t *resp, size_t resp_cap, bool tcp)
-    HOT;
+/* Answers the message req[0..len) from src (the client's address for GeoIP when the query has
+ * no EDNS Client Subnet; may be NULL) into resp[0..resp_cap). For UDP the size is further
+ * bounded by the client's EDNS payload (or 512) and opts->udp_payload; over TCP by resp_cap.
+ * snap may be NULL or hold no zones (nothing loaded: every name is REFUSED). Returns the
+ * response length, or 0 when nothing must be sent (not a query). Allocates nothing, takes no
+ * lock. [worker] */
+size_t answer_query(answer_ctx_t *ctx, const snapshot_t *snap, const answer_opts_t *opts,
+                    const uint8_t *req, size_t len, const struct sockaddr *src, uint8_t *resp,
+                    size_t resp_cap, bool tcp) HOT;
 
 /* The rcode of a response built by answer_query (low 4 bits plus the OPT extension). */
 static inline unsigned answer_rcode(const uint8_t *resp)

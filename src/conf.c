@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "conf_policy.h"
 #include "dname.h"
 #include "xalloc.h"
 
@@ -1004,38 +1005,59 @@ static bool k_templates(struct ctx *x, const char *key, json_t *v)
         }
         const char *zone = json_string_value(json_object_get(o, "zone"));
         const char *owner = json_string_value(json_object_get(o, "owner"));
-        uint8_t zw[DNAME_MAXLEN], ow[DNAME_MAXLEN];
+        uint8_t zw[DNAME_MAXLEN];
         size_t zl = dname_from_str(zone, zw);
         if (!zl) {
             err_set(x->err, "%s: %s[%zu].zone: not a valid domain name", x->path, key, i);
             return false;
         }
         t->zone = xstrdup(zone);
-        /* The owner: "@" is the apex, a name with a trailing dot is absolute, anything else is
-         * relative to the zone (as in a zone file). */
-        char abs[2 * DNAME_MAXSTR];
-        size_t zlen = strlen(zone);
-        bool zdot = zlen && zone[zlen - 1] == '.';
-        if (!strcmp(owner, "@"))
-            snprintf(abs, sizeof(abs), "%s%s", zone, zdot ? "" : ".");
-        else if (owner[strlen(owner) - 1] == '.')
-            snprintf(abs, sizeof(abs), "%s", owner);
-        else
-            snprintf(abs, sizeof(abs), "%s.%s%s", owner, zone, zdot ? "" : ".");
-        size_t ol = dname_from_str(abs, ow);
-        if (!ol || !dname_is_subdomain(ow, ol, zw, zl)) {
+        char text[DNAME_MAXSTR];
+        if (!dname_from_str(zone, zw) || !conf_owner_abs(zone, owner, text)) {
             err_set(x->err, "%s: %s[%zu].owner: '%s' is not a name in zone %s", x->path, key, i,
                     owner, zone);
             return false;
         }
-        char text[DNAME_MAXSTR];
-        dname_to_str(ow, text);
         t->owner = xstrdup(text);
         char where[80];
         snprintf(where, sizeof(where), "%s[%zu].check", key, i);
         if (!parse_check(x, where, json_object_get(o, "check"), true, &t->check, &t->port))
             return false;
         t->check.group = xstrdup(name);
+    }
+    return true;
+}
+
+static bool k_policies(struct ctx *x, const char *key, json_t *v)
+{
+    return conf_policies_parse(x->c, x->path, key, v, x->err);
+}
+
+/* "geoip": {"database": "GeoLite2-City.mmdb"}; the file is opened by the server (a missing or
+ * corrupt database stops the start with its own message). */
+static bool k_geoip(struct ctx *x, const char *key, json_t *v)
+{
+    if (!json_is_object(v)) {
+        err_set(x->err, "%s: %s: must be an object with \"database\"", x->path, key);
+        return false;
+    }
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val) {
+        if (strcmp(k, "database")) {
+            err_set(x->err, "%s: %s.%s: unknown key", x->path, key, k);
+            return false;
+        }
+        if (!json_is_string(val) || !json_string_length(val)) {
+            err_set(x->err, "%s: %s.%s: must be the path of a .mmdb file", x->path, key, k);
+            return false;
+        }
+        free(x->c->geoip_database);
+        x->c->geoip_database = join(x->dir, json_string_value(val));
+    }
+    if (!x->c->geoip_database) {
+        err_set(x->err, "%s: %s.database: missing (required)", x->path, key);
+        return false;
     }
     return true;
 }
@@ -1058,6 +1080,8 @@ static const struct key {
     {"health", k_health, false},
     {"checks", k_checks, false},
     {"check_templates", k_templates, false},
+    {"policies", k_policies, false},
+    {"geoip", k_geoip, false},
 };
 
 cfg_t *conf_load(const char *path, hadns_err_t *err)
@@ -1146,6 +1170,8 @@ cfg_t *conf_load(const char *path, hadns_err_t *err)
             goto out;
         }
     }
+    if (!conf_policies_check(c, path, err))
+        goto out;
     ok = true;
 out:
     free(dir);
@@ -1179,6 +1205,8 @@ void conf_free(cfg_t *c)
         health_spec_fini(&c->templates[i].check);
     }
     free(c->templates);
+    conf_policies_free(c);
+    free(c->geoip_database);
     free(c->control_socket);
     free(c->nsid);
     free(c->zone_dir);

@@ -36,6 +36,69 @@ typedef struct cfg_template {
     health_spec_t check; /* name, target and addr unset; host NULL = the owner name */
 } cfg_template_t;
 
+/* ---- answer policies (the overlay; DESIGN §2 "Answer policies") ---- */
+
+/* A candidate: one record of the policy's RRset, by its address. */
+typedef struct cfg_candidate {
+    char *address;    /* as written */
+    uint8_t addr[16]; /* the record's rdata: 4 bytes (A) or 16 (AAAA) */
+    char *check;      /* a check or template name from "checks", or NULL: the policy's */
+    bool no_check;    /* "checks": {ADDRESS: null}: always healthy */
+    bool has_location;
+    double lat, lon; /* degrees, for "nearest" */
+} cfg_candidate_t;
+
+enum cfg_rule_kind {
+    RULE_CANDIDATE,   /* one candidate */
+    RULE_ALL_HEALTHY, /* every healthy member, at most max (0 = no cap) */
+    RULE_FAILOVER,    /* the first member with a healthy candidate */
+    RULE_WEIGHTED,    /* count members drawn by weight among those with a healthy candidate */
+    RULE_GEO,         /* the member for the client's region, else the default */
+    RULE_NEAREST,     /* the count members nearest the client that have a healthy candidate */
+};
+
+/* Geo map keys, from the least to the most specific. */
+enum cfg_geo_level { GEO_CONTINENT, GEO_COUNTRY, GEO_SUBDIVISION };
+
+typedef struct cfg_geo_key {
+    uint8_t level;  /* enum cfg_geo_level */
+    char code[8];   /* "EU"; "DE"; "US-CA" (country, '-', subdivision) */
+} cfg_geo_key_t;
+
+/* A node of a policy's rule tree; rules live in one array and name their members by index. */
+typedef struct cfg_rule {
+    uint8_t kind;       /* enum cfg_rule_kind */
+    unsigned cand;      /* RULE_CANDIDATE: index into the policy's candidates */
+    unsigned *kids;     /* members (rule indices); GEO: one per key, then the default if any */
+    unsigned *weights;  /* WEIGHTED: one per member */
+    size_t nkids;
+    unsigned count;     /* ALL_HEALTHY: cap (0 = none); WEIGHTED/NEAREST: how many to pick */
+    cfg_geo_key_t *keys; /* GEO: nkeys keys, kids[i] answers keys[i] */
+    size_t nkeys;
+    bool has_default;   /* GEO: kids[nkeys] is the default */
+    bool has_location;  /* from "locations", for "nearest" */
+    double lat, lon;
+    char *where;        /* the config path of the rule, for messages */
+} cfg_rule_t;
+
+typedef struct cfg_policy {
+    char *name;        /* unique; default "OWNER/TYPE" */
+    char *zone;        /* as configured; one of cfg_t.zones */
+    char *owner;       /* absolute presentation form */
+    uint16_t rrtype;   /* 1 (A) or 28 (AAAA) */
+    uint32_t ttl;      /* of the dynamic answers */
+    bool ttl_from_health;
+    char *check;       /* default check or template for candidates, or NULL */
+    cfg_candidate_t *cands;
+    size_t ncands;
+    cfg_rule_t *rules;
+    size_t nrules;
+    unsigned root;      /* the rule that answers */
+    bool fallback_all;  /* every candidate down: serve the whole RRset (the default) */
+    unsigned *fallback; /* ... or these candidates */
+    size_t nfallback;
+} cfg_policy_t;
+
 typedef struct cfg {
     char *path;
     cfg_listen_t *listen;
@@ -58,6 +121,9 @@ typedef struct cfg {
     size_t nchecks;
     cfg_template_t *templates;
     size_t ntemplates;
+    cfg_policy_t *policies;
+    size_t npolicies;
+    char *geoip_database;      /* resolved path, NULL = none (geo/nearest need one) */
 } cfg_t;
 
 /* Defaults, each with its reason. */
@@ -79,6 +145,12 @@ typedef struct cfg {
 #define CONF_DEFAULT_TIMEOUT_MS 3000
 #define CONF_DEFAULT_RISE 2
 #define CONF_DEFAULT_FALL 3
+
+/* A dynamic answer's TTL: short, so resolvers come back soon after a failover; 30 s is what
+ * gdnsd and most GSLB setups use for failover names (Route 53 recommends 60 s or less). */
+#define CONF_DEFAULT_POLICY_TTL 30
+/* Members of one policy: a 64-bit mask holds the candidates of an RRset. */
+#define CONF_POLICY_MAX_CANDIDATES 64
 
 /* Reads and validates the config file. Returns an owned cfg_t, or NULL with err set to
  * "path: key: reason" (or "path:line:col: reason" for JSON syntax). [main] */

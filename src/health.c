@@ -173,6 +173,8 @@ struct health {
     uint32_t next_id;
     health_listener_fn listener;
     void *listener_arg;
+    void (*result_hook)(void *arg, uint32_t id);
+    void *result_hook_arg;
     bool started, starting;
     size_t unknown_left; /* checks still UNKNOWN during a "wait" start-up */
     void (*ready)(void *arg);
@@ -320,7 +322,16 @@ static void left_unknown(health_t *h)
     }
 }
 
+static void apply_result(health_t *h, uint32_t id, bool ok, const char *error);
+
 void health_apply_result(health_t *h, uint32_t id, bool ok, const char *error)
+{
+    apply_result(h, id, ok, error);
+    if (h->result_hook)
+        h->result_hook(h->result_hook_arg, id);
+}
+
+static void apply_result(health_t *h, uint32_t id, bool ok, const char *error)
 {
     long i = index_of(h, id);
     if (i < 0)
@@ -507,6 +518,12 @@ bool health_force(health_t *h, const char *name, enum health_force f, hadns_err_
     }
     effective_changed(h, c, old);
     return true;
+}
+
+void health_set_result_hook(health_t *h, void (*cb)(void *arg, uint32_t id), void *arg)
+{
+    h->result_hook = cb;
+    h->result_hook_arg = arg;
 }
 
 void health_set_listener(health_t *h, health_listener_fn cb, void *arg)

@@ -144,6 +144,12 @@ void health_free(health_t *h);
  * the change is applied and logged. [main] */
 void health_set_listener(health_t *h, health_listener_fn cb, void *arg) NONNULL1;
 
+/* Sets the one hook called after every applied probe result (NULL to remove), with the
+ * check's id: for what depends on streaks, not only on states (TTLs derived from health).
+ * [main] */
+void health_set_result_hook(health_t *h, void (*cb)(void *arg, uint32_t id), void *arg)
+    NONNULL1;
+
 /* Starts the probe thread (call it with every signal blocked, so that signals keep reaching
  * the main loop) and hands it every registered check. ready(arg) then runs once on the main
  * loop: at once, or under "wait" when the first round is over. False with err if the thread

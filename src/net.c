@@ -219,6 +219,7 @@ net_t *net_new(const struct sockaddr_storage *addrs, const socklen_t *lens, size
             err_set(err, "worker %u: cannot create an event base", w);
             goto fail;
         }
+        wk->actx.geo_cache = xcalloc(1, sizeof(*wk->actx.geo_cache));
         unsigned first = opts->workers + w * (unsigned)count; /* see net_readers() */
         if (!net_udp_init(wk, first, err) || !net_tcp_init(wk, err))
             goto fail;
@@ -292,6 +293,7 @@ void net_free(net_t *n)
         worker_t *wk = &n->workers[w];
         net_tcp_fini(wk);
         net_udp_fini(wk);
+        free(wk->actx.geo_cache);
         for (size_t i = 0; i < n->nlisteners; i++) {
             if (wk->udp_fds[i] >= 0)
                 close(wk->udp_fds[i]);

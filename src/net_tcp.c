@@ -27,6 +27,7 @@ struct tcp_conn {
     struct event *ev;
     int fd;
     bool writing;
+    struct sockaddr_storage peer; /* the client, for GeoIP */
     size_t rlen;       /* bytes buffered in rx */
     size_t tlen, toff; /* pending response in tx: total, written */
     uint8_t rx[2 + ANSWER_MAX];
@@ -99,8 +100,9 @@ static bool conn_process(struct tcp_conn *c)
         if (c->rlen < 2 + mlen)
             break;
         const snapshot_t *snap = snapshot_read_begin(w->opts->snap, w->id);
-        size_t rlen = answer_query(&w->actx, snap->zones, &w->opts->answer, c->rx + 2, mlen,
-                                   c->tx + 2, ANSWER_MAX, true);
+        size_t rlen = answer_query(&w->actx, snap, &w->opts->answer, c->rx + 2, mlen,
+                                   (const struct sockaddr *)&c->peer, c->tx + 2, ANSWER_MAX,
+                                   true);
         snapshot_read_end(w->opts->snap, w->id);
         memmove(c->rx, c->rx + 2 + mlen, c->rlen - 2 - mlen);
         c->rlen -= 2 + mlen;
@@ -192,7 +194,9 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     struct tcp_listen *l = arg;
     worker_t *w = l->w;
     for (;;) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int cfd = accept4(fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -216,6 +220,7 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct tcp_conn *c = conn_get(w);
         c->fd = cfd;
+        c->peer = peer;
         if (!conn_watch(c, false))
             conn_close(c);
     }

@@ -114,8 +114,9 @@ static int udp_batch(struct udp_sock *s, int flags)
         size_t len = s->rx[i].msg_len;
         if (h->msg_flags & MSG_TRUNC)
             len = 0; /* larger than any query: drop rather than parse a fragment */
-        size_t rlen = answer_query(&s->actx, snap->zones, &o->answer, s->rbuf[i], len,
-                                   s->tbuf[out], UDP_TX_SIZE, false);
+        size_t rlen = answer_query(&s->actx, snap, &o->answer, s->rbuf[i], len,
+                                   (const struct sockaddr *)&s->src[i], s->tbuf[out],
+                                   UDP_TX_SIZE, false);
         if (!rlen)
             continue;
         struct msghdr *t = &s->tx[out].msg_hdr;
@@ -204,6 +205,7 @@ bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err)
         s->w = w;
         s->fd = w->udp_fds[i];
         s->pktinfo = w->listeners[i].is_wildcard;
+        s->actx.geo_cache = xcalloc(1, sizeof(*s->actx.geo_cache));
         atomic_init(&s->stop, false);
         for (unsigned b = 0; b < UDP_BATCH; b++) {
             s->riov[b].iov_base = s->rbuf[b];
@@ -271,6 +273,8 @@ void net_udp_fini(worker_t *w)
     for (size_t i = 0; i < w->nlisteners; i++) {
         if (u->socks[i] && u->socks[i]->ev)
             event_free(u->socks[i]->ev);
+        if (u->socks[i])
+            free(u->socks[i]->actx.geo_cache);
         free(u->socks[i]);
     }
     free(u->socks);

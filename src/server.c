@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,9 +22,11 @@
 #include <event2/thread.h>
 
 #include "control.h"
+#include "geoip.h"
 #include "health.h"
 #include "log.h"
 #include "net.h"
+#include "policy.h"
 #include "snapshot.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -36,6 +39,10 @@ struct reload_job {
     zone_t **old;      /* referenced; index = config zone index */
     zone_t **fresh;    /* newly parsed zone, or NULL when unchanged or failed */
     hadns_err_t *errs; /* set when parsing failed */
+    /* The GeoIP database, reopened when its file changed (NULL: unchanged or failed). */
+    geoip_t *geo_fresh;
+    struct stat geo_stat;
+    hadns_err_t geo_err;
     struct event *done; /* activated on the main loop when the run is over */
 };
 
@@ -71,6 +78,12 @@ typedef struct server {
     ctl_listener_t *ctl_listeners; /* for "status": the bound listeners, made once */
     char (*ctl_ips)[INET6_ADDRSTRLEN];
     size_t nctl_listeners;
+    geoip_t *geoip;            /* the database being served (one reference), or NULL */
+    struct stat geo_stat;      /* its file at open, to see whether a reload must reopen it */
+    struct event *ev_overlay;  /* rebuilds the policy overlay after health changes */
+    /* Checks whose streaks set a ttl_from_health TTL: any result of theirs rebuilds. */
+    uint8_t *ttl_watch;        /* by check id */
+    size_t nttl_watch;
 } server_t;
 
 static void names_add(struct name_list *l, const char *name)
@@ -150,11 +163,10 @@ static void sync_cb(void *arg, const char *name, bool added)
 /* Makes the checks of every template match the addresses its RRset has in the zones being
  * served: new addresses get checks, gone ones lose theirs, the others keep state and override.
  * A zone that is not loaded yields no addresses (and so no checks) until it loads. [main] */
-static void sync_templates(server_t *s, struct sync_report *rep)
+static void sync_templates(server_t *s, const zoneset_t *zs, struct sync_report *rep)
 {
     if (!s->health)
         return;
-    const zoneset_t *zs = snapshot_current(s->snap)->zones;
     for (size_t t = 0; t < s->cfg->ntemplates; t++) {
         const cfg_template_t *tp = &s->cfg->templates[t];
         uint8_t zw[DNAME_MAXLEN], ow[DNAME_MAXLEN];
@@ -229,13 +241,99 @@ static void sync_templates(server_t *s, struct sync_report *rep)
     }
 }
 
-/* State changes reach the rest of the server here, on the main thread. The answer policies
- * will subscribe here; the registry has already logged the change. */
-static void on_health_change(void *arg, const health_change_t *c)
+/* ---- the policy overlay ---- */
+
+/* The state of the check behind a policy candidate: a template's check for that address, or
+ * an explicit check. */
+static bool policy_check(void *arg, const char *check, const char *address,
+                         policy_check_state_t *out, hadns_err_t *err)
+{
+    server_t *s = arg;
+    bool is_template = false;
+    for (size_t i = 0; i < s->cfg->ntemplates; i++)
+        is_template = is_template || !strcmp(s->cfg->templates[i].name, check);
+    char name[256];
+    snprintf(name, sizeof(name), is_template ? "%s/%s" : "%s", check, address);
+    long i = s->health ? health_find(s->health, name) : -1;
+    health_info_t in;
+    if (i < 0 || !health_info(s->health, (size_t)i, &in)) {
+        if (is_template)
+            err_set(err, "template %s has no check for %s (does it cover this RRset?)", check,
+                    address);
+        else
+            err_set(err, "no check named %s", check);
+        return false;
+    }
+    out->up = in.state != HEALTH_DOWN; /* UNKNOWN is never read as down */
+    out->fixed = in.force != HEALTH_AUTO;
+    /* The next change needs this many more results; the first of them may land at once. */
+    unsigned left = in.probed == HEALTH_UP     ? in.fall - in.fail_streak
+                    : in.probed == HEALTH_DOWN ? in.rise - in.ok_streak
+                                               : 1;
+    out->steady_ms = (left ? left - 1 : 0) * in.interval_ms;
+    if (in.id >= s->nttl_watch) {
+        size_t n = in.id + 64;
+        s->ttl_watch = xrealloc(s->ttl_watch, n);
+        memset(s->ttl_watch + s->nttl_watch, 0, n - s->nttl_watch);
+        s->nttl_watch = n;
+    }
+    s->ttl_watch[in.id] = 1;
+    return true;
+}
+
+static void policy_warn(void *arg, const char *msg)
 {
     (void)arg;
+    log_warnx("%s", msg);
+}
+
+/* Builds the overlay of the config's policies over zs with the checks as they are now. With
+ * strict (start-up), a policy that does not fit the zones fails with err. NULL without
+ * policies. */
+static overlay_t *build_overlay(server_t *s, const zoneset_t *zs, bool strict, hadns_err_t *err)
+{
+    if (!s->cfg->npolicies)
+        return NULL;
+    memset(s->ttl_watch, 0, s->nttl_watch);
+    bool any_ttl = false;
+    for (size_t i = 0; i < s->cfg->npolicies; i++)
+        any_ttl = any_ttl || s->cfg->policies[i].ttl_from_health;
+    overlay_t *ov = overlay_build(s->cfg, zs, policy_check, s, strict, policy_warn, err);
+    if (!any_ttl)
+        memset(s->ttl_watch, 0, s->nttl_watch);
+    return ov;
+}
+
+/* Publishes the zones being served with a fresh overlay (a health change). */
+static void overlay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_t *s = arg;
+    const snapshot_t *cur = snapshot_current(s->snap);
+    zoneset_t *zs = cur->zones ? zoneset_new(cur->zones->zones, cur->zones->nzones) : NULL;
+    overlay_t *ov = build_overlay(s, zs, false, NULL);
+    snapshot_publish(s->snap, snapshot_new(zs, ov, s->geoip));
+    log_debug("policies: answers rebuilt (%zu policies)", ov ? overlay_count(ov) : (size_t)0);
+}
+
+/* State changes reach the rest of the server here, on the main thread (the registry has
+ * already logged them): the answers are rebuilt once the current batch of results is in. */
+static void on_health_change(void *arg, const health_change_t *c)
+{
+    server_t *s = arg;
     log_debug("check %s (id %u): %s -> %s published", c->name, c->id,
               health_state_name(c->old_state), health_state_name(c->new_state));
+    if (s->cfg->npolicies && s->ev_overlay)
+        event_active(s->ev_overlay, EV_TIMEOUT, 0);
+}
+
+/* Every result of a check behind a ttl_from_health policy moves its TTL. */
+static void on_health_result(void *arg, uint32_t id)
+{
+    server_t *s = arg;
+    if (id < s->nttl_watch && s->ttl_watch[id] && s->ev_overlay)
+        event_active(s->ev_overlay, EV_TIMEOUT, 0);
 }
 
 /* ---- reload ---- */
@@ -248,6 +346,18 @@ static void *reload_main(void *arg)
         if (job->old[i] && !zoneload_changed(job->old[i], cz->file))
             continue;
         job->fresh[i] = zoneload_file(cz->name, cz->file, &job->errs[i]);
+    }
+    const char *db = job->cfg->geoip_database;
+    struct stat st;
+    if (db && stat(db, &st) == 0 && st.st_mtim.tv_sec == job->geo_stat.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == job->geo_stat.st_mtim.tv_nsec &&
+        st.st_size == job->geo_stat.st_size && st.st_ino == job->geo_stat.st_ino)
+        db = NULL; /* unchanged */
+    if (db) {
+        if (stat(db, &st) != 0)
+            memset(&st, 0, sizeof(st));
+        job->geo_fresh = geoip_open(db, &job->geo_err);
+        job->geo_stat = st;
     }
     event_active(job->done, EV_READ, 0); /* thread-safe: evthread_use_pthreads() */
     return NULL;
@@ -269,6 +379,7 @@ static void reload_start(server_t *s)
     struct reload_job *job = &s->job;
     job->cfg = s->cfg;
     job->done = s->ev_reload_done;
+    job->geo_stat = s->geo_stat;
     job->old = xcalloc(n ? n : 1, sizeof(zone_t *));
     job->fresh = xcalloc(n ? n : 1, sizeof(zone_t *));
     job->errs = xcalloc(n ? n : 1, sizeof(hadns_err_t));
@@ -319,13 +430,31 @@ static void reload_done_cb(evutil_socket_t fd, short what, void *arg)
             }
         }
     }
-    if (changed) {
-        snapshot_publish(s->snap, snapshot_new(zoneset_new(next, n)));
+    bool geo_changed = false;
+    if (job->geo_fresh) {
+        log_notice("geoip: reloaded %s (%s)", geoip_path(job->geo_fresh),
+                   geoip_type(job->geo_fresh));
+        geoip_unref(s->geoip);
+        s->geoip = job->geo_fresh;
+        s->geo_stat = job->geo_stat;
+        job->geo_fresh = NULL;
+        geo_changed = true;
+    } else if (job->geo_err.msg[0]) {
+        log_errx("geoip: reload failed, still serving the previous database: %s",
+                 job->geo_err.msg);
+        failed++;
     }
     struct sync_report rep;
     memset(&rep, 0, sizeof(rep));
-    if (changed)
-        sync_templates(s, &rep);
+    if (changed || geo_changed) {
+        /* Checks follow the new zones first, so that the overlay built over them finds a
+         * check for every address; then zones and overlay go out together. */
+        zoneset_t *zs = zoneset_new(next, n);
+        if (changed)
+            sync_templates(s, zs, &rep);
+        overlay_t *ov = build_overlay(s, zs, false, NULL);
+        snapshot_publish(s->snap, snapshot_new(zs, ov, s->geoip));
+    }
     log_notice("reload: %zu zones changed, %zu failed, %zu unchanged", changed, failed,
                n - changed - failed);
     if (s->reload_running.n) {
@@ -491,6 +620,25 @@ static void ctl_reload(void *arg, ctl_req_t *req)
 
 /* ---- start-up ---- */
 
+/* The overlay over the zones loaded at start, strict: a policy that does not fit its zone
+ * (an address that is not a record, a signed zone, a missing check) stops the start. */
+static bool publish_first_overlay(server_t *s, hadns_err_t *err)
+{
+    if (!s->cfg->npolicies)
+        return true;
+    const snapshot_t *cur = snapshot_current(s->snap);
+    zoneset_t *zs = zoneset_new(cur->zones->zones, cur->zones->nzones);
+    overlay_t *ov = build_overlay(s, zs, true, err);
+    if (!ov) {
+        log_errx("%s", err->msg);
+        zoneset_free(zs);
+        return false;
+    }
+    log_info("policies: %zu of %zu apply", overlay_count(ov), s->cfg->npolicies);
+    snapshot_publish(s->snap, snapshot_new(zs, ov, s->geoip));
+    return true;
+}
+
 /* Starts the workers: at once, or once the first round of checks is over ("wait"). */
 static void start_serving(void *arg)
 {
@@ -541,9 +689,22 @@ int server_run(cfg_t *cfg)
         log_errx("libevent: cannot create the main event base");
         goto out;
     }
+    if (cfg->geoip_database) {
+        /* A missing or corrupt database is a start-up error: geo answers would all be the
+         * default without anyone noticing. */
+        if (stat(cfg->geoip_database, &s->geo_stat) != 0)
+            memset(&s->geo_stat, 0, sizeof(s->geo_stat));
+        s->geoip = geoip_open(cfg->geoip_database, &err);
+        if (!s->geoip) {
+            log_errx("geoip: %s", err.msg);
+            goto out;
+        }
+        log_info("geoip: %s (%s)", geoip_path(s->geoip), geoip_type(s->geoip));
+    }
     size_t failed;
     zoneset_t *zs = initial_zones(cfg, &failed);
-    s->snap = snapshot_domain_new(net_readers(cfg->workers, cfg->nlisten), snapshot_new(zs));
+    s->snap = snapshot_domain_new(net_readers(cfg->workers, cfg->nlisten),
+                                  snapshot_new(zs, NULL, s->geoip));
 
     net_opts_t opts = {
         .workers = cfg->workers,
@@ -572,7 +733,8 @@ int server_run(cfg_t *cfg)
     s->ev_term = evsignal_new(s->base, SIGTERM, on_signal, s);
     s->ev_int = evsignal_new(s->base, SIGINT, on_signal, s);
     s->ev_reload_done = event_new(s->base, -1, 0, reload_done_cb, s);
-    if (!s->ev_hup || !s->ev_term || !s->ev_int || !s->ev_reload_done ||
+    s->ev_overlay = event_new(s->base, -1, 0, overlay_cb, s);
+    if (!s->ev_hup || !s->ev_term || !s->ev_int || !s->ev_reload_done || !s->ev_overlay ||
         evsignal_add(s->ev_hup, NULL) || evsignal_add(s->ev_term, NULL) ||
         evsignal_add(s->ev_int, NULL))
     {
@@ -600,13 +762,16 @@ int server_run(cfg_t *cfg)
                                .idle_priority = cfg->health_idle};
         s->health = health_new(s->base, &hopts);
         health_set_listener(s->health, on_health_change, s);
+        health_set_result_hook(s->health, on_health_result, s);
         for (size_t i = 0; i < cfg->nchecks; i++) {
             if (!health_check_add(s->health, &cfg->checks[i], NULL, &err)) {
                 log_errx("%s", err.msg);
                 goto out;
             }
         }
-        sync_templates(s, NULL);
+        sync_templates(s, snapshot_current(s->snap)->zones, NULL);
+        if (!publish_first_overlay(s, &err))
+            goto out;
         /* The health thread inherits a mask with every signal blocked, like the workers. */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -619,6 +784,8 @@ int server_run(cfg_t *cfg)
         log_notice("health: %zu checks, start-up policy \"%s\"", health_count(s->health),
                    cfg->health_startup_wait ? "wait" : "initial");
     } else {
+        if (!publish_first_overlay(s, &err))
+            goto out;
         start_serving(s);
         if (s->start_failed)
             goto out;
@@ -659,7 +826,13 @@ out:
         event_free(s->ev_int);
     if (s->ev_reload_done)
         event_free(s->ev_reload_done);
+    if (s->ev_overlay)
+        event_free(s->ev_overlay);
+    if (s->reloading)
+        geoip_unref(s->job.geo_fresh);
     snapshot_domain_free(s->snap);
+    geoip_unref(s->geoip);
+    free(s->ttl_watch);
     if (s->base)
         event_base_free(s->base);
     conf_free(cfg);

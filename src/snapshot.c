@@ -8,10 +8,14 @@
 
 #include "xalloc.h"
 
-snapshot_t *snapshot_new(zoneset_t *zones)
+snapshot_t *snapshot_new(zoneset_t *zones, overlay_t *overlay, geoip_t *geoip)
 {
     snapshot_t *s = xcalloc(1, sizeof(*s));
     s->zones = zones;
+    s->overlay = overlay;
+    s->geoip = geoip;
+    if (geoip)
+        geoip_ref(geoip);
     return s;
 }
 
@@ -19,6 +23,8 @@ void snapshot_free(snapshot_t *s)
 {
     if (!s)
         return;
+    overlay_free(s->overlay);
+    geoip_unref(s->geoip);
     zoneset_free(s->zones);
     free(s);
 }

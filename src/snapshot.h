@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* snapshot.h: the immutable bundle the query path reads (today: the zone set), published through
+/* snapshot.h: the immutable bundle the query path reads (the zone set, the policy overlay built
+ * over it with the checks' states of its moment, the GeoIP database), published through
  * one atomic pointer and retired by quiescent-state tracking (QSBR) so that readers take no lock
  * and never see freed memory. */
 #ifndef HADNS_SNAPSHOT_H
@@ -9,10 +10,14 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "geoip.h"
+#include "policy.h"
 #include "zonedb.h"
 
 typedef struct snapshot {
-    zoneset_t *zones; /* owned */
+    zoneset_t *zones;   /* owned */
+    overlay_t *overlay; /* owned; NULL = no policies */
+    geoip_t *geoip;     /* one reference; NULL = no database */
     uint64_t generation;
 } snapshot_t;
 
@@ -33,8 +38,9 @@ snap_domain_t *snapshot_domain_new(unsigned nreaders, snapshot_t *initial) WUNUS
 /* Frees the domain and its current snapshot; no reader may be active. NULL is a no-op. [main] */
 void snapshot_domain_free(snap_domain_t *d);
 
-/* A snapshot owning zones (taken). [any] */
-snapshot_t *snapshot_new(zoneset_t *zones) WUNUSED;
+/* A snapshot owning zones and overlay (both taken, overlay may be NULL) and holding a new
+ * reference to geoip (may be NULL). [any] */
+snapshot_t *snapshot_new(zoneset_t *zones, overlay_t *overlay, geoip_t *geoip) WUNUSED;
 void snapshot_free(snapshot_t *s);
 
 /* Reader side: between begin and end, the returned snapshot stays valid. Readers hold it for one

@@ -9,7 +9,7 @@ src=${1:-$(dirname "$0")/../../src}
 # "HEADER|FILES": only FILES may include HEADER.  Globs; headers without their <> or "".
 ONLY=(
     'ldns/*|zoneload.c xfr_*.c'
-    'jansson.h|conf.c control.c hadnsctl.c'
+    'jansson.h|conf.c conf_*.[ch] control.c hadnsctl.c'
     'maxminddb.h|geoip.c'
     # the control protocol's names: the server side and the client only
     'ctlproto.h|control.c hadnsctl.c'

@@ -1478,6 +1478,8 @@ ALLOW = [
     ("opt-in-notimp (RFC 6891 §7)", rule_opt_in_notimp),
     # Malformed query (bare header over TCP): hadnsd FORMERR, NSD silence.
     ("formerr-not-drop (RFC 1035 §4.1.1, RFC 8906 §3)", rule_formerr_not_drop),
+    # ECS in the query: hadnsd echoes it with SCOPE 0 for static answers, NSD ignores it.
+    ("ecs-echo (RFC 7871 §7.2.1)", rule_ecs_not_supported),
 ]
 
 
@@ -1487,7 +1489,6 @@ ALLOW = [
 DORMANT = [
     ("additional-optional (RFC 1034 §4.3.2 step 6, RFC 2181 §5.4.1)",
      rule_additional_optional),
-    ("ecs-echo (RFC 7871 §7.2.1)", rule_ecs_not_supported),
 ]
 
 

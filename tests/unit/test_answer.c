@@ -170,7 +170,8 @@ static size_t run_raw(bool tcp)
     free(resp);
     resp = malloc(ANSWER_MAX);
     uint8_t *copy = tu_exact(req, reqlen);
-    rlen = answer_query(&ctx, zs, &opts, copy, reqlen, resp, ANSWER_MAX, tcp);
+    rlen = answer_query(&ctx, &(snapshot_t){.zones = zs}, &opts, copy, reqlen, NULL, resp, ANSWER_MAX,
+                        tcp);
     tu_exact_free(copy, reqlen);
     if (!rlen)
         return 0;
@@ -1049,7 +1050,8 @@ Test(answer, additional_data_dropped_without_truncating)
     free(resp);
     resp = malloc(ANSWER_MAX);
     uint8_t *copy = tu_exact(req, reqlen);
-    rlen = answer_query(&ctx, zs, &opts, copy, reqlen, resp, cut + 5, true);
+    rlen = answer_query(&ctx, &(snapshot_t){.zones = zs}, &opts, copy, reqlen, NULL, resp, cut + 5,
+                        true);
     tu_exact_free(copy, reqlen);
     walk();
     cr_assert_leq(rlen, cut + 5);
@@ -1252,7 +1254,8 @@ Test(answer, query_path_does_not_allocate)
     alloc_counting = true;
     for (int round = 0; round < 300; round++) {
         for (int i = 0; i < 12; i++)
-            total += answer_query(&ctx, zs, &opts, bufs[i], lens[i], out, sizeof(out), qs[i].a.tcp);
+            total += answer_query(&ctx, &(snapshot_t){.zones = zs}, &opts, bufs[i], lens[i], NULL,
+                                  out, sizeof(out), qs[i].a.tcp);
     }
     alloc_counting = false;
     cr_assert_gt(total, 0);
