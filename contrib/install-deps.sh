@@ -5,7 +5,8 @@
 #
 #   contrib/install-deps.sh [build|test|bench]     (default: build)
 #
-# build: compilers, autotools and the -dev packages to build hadnsd and its unit tests.
+# build: compilers, autotools and the -dev packages to build hadnsd and its unit tests, and
+#        the MaxMind DB writer for the demo's and the tests' own GeoIP database.
 # test:  build + the peers and tools the integration/interop tests drive (dig, kdig, NSD,
 #        Knot, dnspython, mmdb writer).  Tests SKIP (exit 77) when a tool is missing, but
 #        CI installs them all so nothing is skipped there.
@@ -14,12 +15,11 @@ set -euo pipefail
 BUILD_PKGS=(
     build-essential autoconf automake libtool pkg-config autoconf-archive
     libldns-dev libevent-dev libmaxminddb-dev libjansson-dev libcriterion-dev libssl-dev
-    bind9-dnsutils
+    bind9-dnsutils libmaxmind-db-writer-perl
 )
 TEST_PKGS=(
     "${BUILD_PKGS[@]}"
-    knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython mmdb-bin
-    libmaxmind-db-writer-perl openssl
+    knot-dnsutils ldnsutils nsd knot dnsperf python3 python3-dnspython mmdb-bin openssl
 )
 # Packages that ship a daemon: we need their binaries as test peers, never a running
 # service (it would take port 53 and survive the tests).

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -131,20 +132,86 @@ static void log_loaded(const cfg_zone_t *cz, const zone_t *z, const char *verb)
              z->serial, z->nrecords, z->nnodes, cz->file);
 }
 
+static void policy_warn(void *arg, const char *msg);
+
+/* --check-config's view of a policy's check: it must exist, and a template must check the
+ * policy's own RRset (its checks are made for those addresses); its state does not matter. */
+static bool config_check(void *arg, const char *check, const char *address,
+                         policy_check_state_t *out, hadns_err_t *err)
+{
+    (void)address;
+    const cfg_t *cfg = arg;
+    *out = (policy_check_state_t){.up = true, .fixed = true};
+    for (size_t i = 0; i < cfg->nchecks; i++) {
+        if (!strcmp(cfg->checks[i].name, check))
+            return true;
+    }
+    for (size_t i = 0; i < cfg->ntemplates; i++) {
+        const cfg_template_t *t = &cfg->templates[i];
+        if (strcmp(t->name, check))
+            continue;
+        /* The template's checks are made for the addresses of its own RRset. */
+        for (size_t p = 0; p < cfg->npolicies; p++) {
+            const cfg_policy_t *cp = &cfg->policies[p];
+            for (size_t c = 0; c < cp->ncands; c++) {
+                if (!strcmp(cp->cands[c].address, address) &&
+                    (cp->cands[c].check ? !strcmp(cp->cands[c].check, check)
+                                        : cp->check && !strcmp(cp->check, check)) &&
+                    (strcasecmp(t->owner, cp->owner) || t->rrtype != cp->rrtype))
+                {
+                    err_set(err, "template %s checks %s %s, not %s (no check for %s)", check,
+                            t->owner, t->rrtype == T_A ? "A" : "AAAA", cp->owner, address);
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+    err_set(err, "no check named %s", check);
+    return false;
+}
+
 bool server_check_zones(const cfg_t *cfg)
 {
     bool ok = true;
+    zone_t **zones = xcalloc(cfg->nzones ? cfg->nzones : 1, sizeof(zone_t *));
     for (size_t i = 0; i < cfg->nzones; i++) {
         hadns_err_t err = {{0}};
-        zone_t *z = zoneload_file(cfg->zones[i].name, cfg->zones[i].file, &err);
-        if (!z) {
+        zones[i] = zoneload_file(cfg->zones[i].name, cfg->zones[i].file, &err);
+        if (!zones[i]) {
             log_errx("zone %s: %s", zone_label(&cfg->zones[i]), err.msg);
             ok = false;
             continue;
         }
-        log_loaded(&cfg->zones[i], z, "checked");
-        zone_unref(z);
+        log_loaded(&cfg->zones[i], zones[i], "checked");
     }
+    if (cfg->geoip_database) {
+        hadns_err_t err = {{0}};
+        geoip_t *g = geoip_open(cfg->geoip_database, &err);
+        if (g)
+            log_info("geoip: %s (%s)", geoip_path(g), geoip_type(g));
+        else
+            log_errx("geoip: %s", err.msg);
+        ok = ok && g;
+        geoip_unref(g);
+    }
+    if (ok && cfg->npolicies) {
+        /* Every policy must fit the zones as they are now, as at a start. */
+        zoneset_t *zs = zoneset_new(zones, cfg->nzones);
+        hadns_err_t err = {{0}};
+        overlay_t *ov = overlay_build(cfg, zs, config_check, (void *)cfg, true, policy_warn,
+                                      &err);
+        if (ov)
+            log_info("policies: %zu checked", overlay_count(ov));
+        else
+            log_errx("%s", err.msg);
+        ok = ov != NULL;
+        overlay_free(ov);
+        zoneset_free(zs);
+    }
+    for (size_t i = 0; i < cfg->nzones; i++)
+        zone_unref(zones[i]);
+    free(zones);
     return ok;
 }
 
