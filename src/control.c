@@ -274,6 +274,35 @@ static enum cmd_rv cmd_reload(struct client *cl, json_t *req, json_t *reply, jso
     return CMD_PENDING;
 }
 
+static void each_policy(void *arg, const ctl_policy_t *p)
+{
+    json_t *arr = arg;
+    json_t *serving = json_null();
+    if (p->serving) {
+        serving = json_array();
+        for (size_t i = 0; i < p->nserving; i++)
+            json_array_append_new(serving, json_string(p->serving[i]));
+    }
+    json_array_append_new(
+        arr, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:o}", CTL_F_NAME, p->name,
+                       CTL_F_OWNER, p->owner, CTL_F_TYPE, p->type, CTL_F_TTL,
+                       (json_int_t)p->ttl, CTL_F_CANDIDATES, (json_int_t)p->candidates,
+                       CTL_F_HEALTHY, (json_int_t)p->healthy, CTL_F_ALL_DOWN, p->all_down,
+                       CTL_F_LOCATED, p->located, CTL_F_SERVING, serving));
+}
+
+static enum cmd_rv cmd_policies(struct client *cl, json_t *req, json_t *reply, json_t *id)
+{
+    (void)req;
+    (void)id;
+    control_t *c = cl->ctl;
+    json_t *arr = json_array();
+    if (c->ops.policies)
+        c->ops.policies(c->ops.arg, each_policy, arr);
+    json_object_set_new(reply, CTL_F_POLICIES, arr);
+    return CMD_REPLY;
+}
+
 /* The command table: later commands (zones, stats) are one line here and one handler. */
 static const struct command {
     const char *name;
@@ -283,6 +312,7 @@ static const struct command {
     {CTL_CMD_CHECKS, cmd_checks},
     {CTL_CMD_FORCE, cmd_force},
     {CTL_CMD_RELOAD, cmd_reload},
+    {CTL_CMD_POLICIES, cmd_policies},
 };
 
 static void handle_line(struct client *cl, const char *line, size_t len)
@@ -315,7 +345,7 @@ static void handle_line(struct client *cl, const char *line, size_t len)
             found = &commands[i];
     }
     if (!found) {
-        send_error(cl, id, "unknown command '%s' (known: status, checks, force, reload)",
+        send_error(cl, id, "unknown command '%s' (known: status, checks, policies, force, reload)",
                    json_string_value(cmd));
         goto out;
     }

@@ -58,6 +58,15 @@ typedef struct ctl_reload_result {
     size_t nchecks_removed;
 } ctl_reload_result_t;
 
+/* What "policies" reports of one policy; pointers are borrowed for the call. */
+typedef struct ctl_policy {
+    const char *name, *owner, *type;
+    unsigned ttl, candidates, healthy;
+    bool all_down, located;
+    const char *const *serving; /* NULL when the answer varies by client or chance */
+    size_t nserving;
+} ctl_policy_t;
+
 /* The hooks a command calls, all on the main thread. arg is ctl_ops.arg. */
 typedef struct ctl_ops {
     void *arg;
@@ -70,6 +79,8 @@ typedef struct ctl_ops {
     /* Starts a reload (or joins the next one if a reload is running) and later answers req
      * with control_reply_reload (or control_reply_error). */
     void (*reload)(void *arg, ctl_req_t *req);
+    /* Calls each(cbarg, p) for every policy that applies now. */
+    void (*policies)(void *arg, void (*each)(void *cbarg, const ctl_policy_t *p), void *cbarg);
 } ctl_ops_t;
 
 /* Creates the socket at path with the given permission bits and starts accepting on base. A

@@ -25,6 +25,7 @@
 #define CTL_CMD_CHECKS "checks"
 #define CTL_CMD_FORCE  "force"
 #define CTL_CMD_RELOAD "reload"
+#define CTL_CMD_POLICIES "policies"
 
 /* Request fields */
 #define CTL_F_COMMAND "command"
@@ -87,5 +88,16 @@
 #define CTL_F_ZONE      "zone"
 #define CTL_F_ADDED     "added"   /* checks: names of template checks added */
 #define CTL_F_REMOVED   "removed" /* checks: names removed */
+
+/* "policies": per policy */
+#define CTL_F_POLICIES   "policies"
+#define CTL_F_OWNER      "owner"
+#define CTL_F_TTL        "ttl"
+#define CTL_F_CANDIDATES "candidates" /* records that are candidates */
+#define CTL_F_HEALTHY    "healthy"    /* of them, with their check up */
+#define CTL_F_ALL_DOWN   "all_down"   /* every candidate down: when_all_down answers */
+#define CTL_F_LOCATED    "located"    /* answers depend on the client's location */
+#define CTL_F_SERVING    "serving"    /* the addresses every client gets now, or null when
+                                       * the answer depends on the client or on chance */
 
 #endif

@@ -41,6 +41,7 @@ static void usage(FILE *out)
             "Commands:\n"
             "  status                    version, uptime, config, listeners and their ports\n"
             "  checks [NAME]             health checks: state, override, last result, counters\n"
+            "  policies                  answer policies: healthy candidates, TTL, what is served\n"
             "  force NAME up|down|auto   override a check's state (auto: follow the probes)\n"
             "  reload                    reload changed zones (as SIGHUP); waits for the result\n"
             "\n"
@@ -215,6 +216,46 @@ enum {
 };
 static const char *const col_names[NCOLS] = {"NAME", "TARGET",  "TYPE",   "STATE",  "FORCED",
                                              "LAST", "CHANGED", "PROBES", "FAILED", "ERROR"};
+
+static void print_policies(json_t *r)
+{
+    json_t *ps = json_object_get(r, CTL_F_POLICIES);
+    size_t n = json_array_size(ps);
+    if (!n) {
+        printf("no policies\n");
+        return;
+    }
+    size_t w = strlen("NAME");
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(str(json_array_get(ps, i), CTL_F_NAME));
+        w = l > w ? l : w;
+    }
+    printf("%-*s  %-7s  %-6s  %s\n", (int)w, "NAME", "HEALTHY", "TTL", "SERVING");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(ps, i);
+        char healthy[32], serving[1024] = "";
+        snprintf(healthy, sizeof(healthy), "%lld/%lld", num(o, CTL_F_HEALTHY),
+                 num(o, CTL_F_CANDIDATES));
+        json_t *sv = json_object_get(o, CTL_F_SERVING);
+        if (!json_is_array(sv)) {
+            snprintf(serving, sizeof(serving), "%s",
+                     json_is_true(json_object_get(o, CTL_F_LOCATED)) ? "(by client location)"
+                                                                   : "(varies per query)");
+        } else {
+            for (size_t k = 0; k < json_array_size(sv); k++) {
+                size_t used = strlen(serving);
+                snprintf(serving + used, sizeof(serving) - used, "%s%s", k ? " " : "",
+                         json_string_value(json_array_get(sv, k)));
+            }
+        }
+        if (json_is_true(json_object_get(o, CTL_F_ALL_DOWN))) {
+            size_t used = strlen(serving);
+            snprintf(serving + used, sizeof(serving) - used, " [all down: fallback]");
+        }
+        printf("%-*s  %-7s  %-6lld  %s\n", (int)w, str(o, CTL_F_NAME), healthy,
+               num(o, CTL_F_TTL), serving);
+    }
+}
 
 static void print_checks(json_t *r)
 {
@@ -399,6 +440,8 @@ int main(int argc, char **argv)
         }
         req = json_pack("{s:s, s:s, s:s}", CTL_F_COMMAND, CTL_CMD_FORCE, CTL_F_CHECK, args[1],
                         CTL_F_STATE, args[2]);
+    } else if (!strcmp(cmd, "policies") && nargs == 1) {
+        req = json_pack("{s:s}", CTL_F_COMMAND, CTL_CMD_POLICIES);
     } else if (!strcmp(cmd, "reload") && nargs == 1) {
         req = json_pack("{s:s}", CTL_F_COMMAND, CTL_CMD_RELOAD);
     } else {
@@ -449,6 +492,8 @@ int main(int argc, char **argv)
         print_checks(r);
     else if (!strcmp(cmd, "force") && ok)
         print_force(r);
+    else if (!strcmp(cmd, "policies") && ok)
+        print_policies(r);
     else if (!strcmp(cmd, "reload"))
         print_reload(r);
     if (!ok)

@@ -501,5 +501,12 @@ void overlay_info(const overlay_t *ov, size_t i, policy_info_t *out)
                            .healthy = (unsigned)__builtin_popcountll(p->up & p->cand),
                            .ttl = p->ttl,
                            .all_down = !(p->up & p->cand),
+                           /* Every candidate down: the fallback, whatever the rules. */
+                           .varies = (p->up & p->cand) && p->nodes[p->root].dynamic,
+                           .serving = (p->up & p->cand) && p->nodes[p->root].mask
+                                          ? p->nodes[p->root].mask
+                                          : p->fallback,
+                           .nrec = p->rs->count,
+                           .rec = p->rec,
                            .located = p->located};
 }

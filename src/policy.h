@@ -61,6 +61,10 @@ typedef struct policy_info {
     uint32_t ttl;                 /* of the answers now (after ttl_from_health) */
     bool all_down;                /* answers come from when_all_down */
     bool located;                 /* answers depend on the client's location */
+    bool varies;                  /* answers depend on the client or on chance */
+    uint64_t serving;             /* when !varies: the records every client gets now */
+    unsigned nrec;                /* records in the RRset */
+    const uint8_t *const *rec;    /* rec[i]: record i's rdata with its length prefix */
 } policy_info_t;
 void overlay_info(const overlay_t *ov, size_t i, policy_info_t *out) NONNULL;
 

@@ -677,6 +677,39 @@ static bool ctl_force(void *arg, const char *check, enum health_force f, hadns_e
     return health_force(s->health, check, f, err);
 }
 
+static void ctl_policies(void *arg, void (*each)(void *cbarg, const ctl_policy_t *p),
+                         void *cbarg)
+{
+    server_t *s = arg;
+    const overlay_t *ov = snapshot_current(s->snap)->overlay;
+    for (size_t i = 0; ov && i < overlay_count(ov); i++) {
+        policy_info_t in;
+        overlay_info(ov, i, &in);
+        char text[CONF_POLICY_MAX_CANDIDATES][INET6_ADDRSTRLEN];
+        const char *serving[CONF_POLICY_MAX_CANDIDATES];
+        size_t n = 0;
+        for (unsigned r = 0; !in.varies && r < in.nrec; r++) {
+            if (!(in.serving >> r & 1))
+                continue;
+            unsigned len = rd16(in.rec[r]);
+            int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
+            if (af && inet_ntop(af, in.rec[r] + 2, text[n], sizeof(text[n])))
+                serving[n] = text[n], n++;
+        }
+        ctl_policy_t p = {.name = in.name,
+                          .owner = in.owner,
+                          .type = in.rrtype == T_A ? "A" : "AAAA",
+                          .ttl = in.ttl,
+                          .candidates = in.candidates,
+                          .healthy = in.healthy,
+                          .all_down = in.all_down,
+                          .located = in.located,
+                          .serving = in.varies ? NULL : serving,
+                          .nserving = n};
+        each(cbarg, &p);
+    }
+}
+
 static void ctl_reload(void *arg, ctl_req_t *req)
 {
     server_t *s = arg;
@@ -712,6 +745,9 @@ static void start_serving(void *arg)
     server_t *s = arg;
     hadns_err_t err = {{0}};
     sigset_t all, old;
+    /* The first round's results may still wait for their rebuild: answer from them. */
+    if (s->cfg->npolicies && s->health)
+        overlay_cb(-1, 0, s);
     /* Workers inherit a mask with every signal blocked, so signals reach the main loop. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -816,7 +852,8 @@ int server_run(cfg_t *cfg)
                          .status = ctl_status,
                          .checks = ctl_checks,
                          .force = ctl_force,
-                         .reload = ctl_reload};
+                         .reload = ctl_reload,
+                         .policies = ctl_policies};
         s->ctl = control_new(s->base, cfg->control_socket, cfg->control_mode, &ops, &err);
         if (!s->ctl) {
             log_errx("%s", err.msg);

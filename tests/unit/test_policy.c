@@ -643,3 +643,31 @@ Test(answer, ecs_echoed_with_scope_zero_for_static_answers, .init = setup, .fini
     ask(&snap, "www.p.test.", T_A, bad, sizeof(bad), resp);
     cr_assert_eq(answer_rcode(resp), RCODE_FORMERR);
 }
+
+/* ---- what "policies" on the control socket reports ---- */
+
+Test(info, serving_now, .init = setup, .fini = teardown)
+{
+    build(FAILOVER);
+    policy_info_t in;
+    cr_assert_eq(overlay_count(ov), 1);
+    overlay_info(ov, 0, &in);
+    cr_assert_str_eq(in.name, "www.p.test./A");
+    cr_assert_eq(in.candidates, 3);
+    cr_assert_eq(in.healthy, 3);
+    cr_assert_not(in.varies);
+    cr_assert_eq(in.serving, B(1));
+    cr_assert_eq(in.nrec, 4);
+    set_check("c1", false);
+    set_check("c2", false);
+    set_check("c3", false);
+    rebuild();
+    overlay_info(ov, 0, &in);
+    cr_assert(in.all_down);
+    cr_assert_eq(in.serving, ALL, "all down: the fallback is what is served");
+    build("[{\"zone\": \"p.test\", \"owner\": \"www\", \"type\": \"A\","
+          " \"answer\": {\"weighted\": {\"192.0.2.1\": 1, \"192.0.2.2\": 1}}}]");
+    overlay_info(ov, 0, &in);
+    cr_assert(in.varies);
+    cr_assert_not(in.located);
+}

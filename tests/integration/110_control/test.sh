@@ -170,7 +170,7 @@ raw_error '[1, 2]' 'a request must be a JSON object'
 raw_error '"status"' 'a request must be a JSON object'
 raw_error '{"cmd": "status"}' 'a request needs "command"'
 raw_error '{"command": 3}' 'a request needs "command"'
-raw_error '{"command": "stats"}' "unknown command 'stats' (known: status, checks, force, reload)"
+raw_error '{"command": "stats"}' "unknown command 'stats' (known: status, checks, policies, force, reload)"
 raw_error '{"command": "status", "command": "checks"}' 'malformed JSON'
 raw_error '{"command": "force", "check": "tcp1"}' 'force: "state" must be "up", "down" or "auto"'
 raw_error '{"command": "force", "state": "up"}' 'force: "check" must name a check'
