@@ -153,8 +153,13 @@ static const geo_loc_t *locate(struct resp *r)
     r->have_loc = true;
     /* The answer holds for every client in the database network the address fell in; with
      * SOURCE 0 (the resolver keeps its clients private) the answer is for everyone. */
-    if (ecs)
-        r->scope = r->loc.prefix;
+    if (ecs) {
+        /* An IPv4-mapped ECS address was looked up as IPv4; the scope counts in the option's
+         * own (IPv6) bits. */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        bool v4m = family == 6 && !memcmp(addr, mapped, sizeof(mapped));
+        r->scope = (uint8_t)(r->loc.prefix + (v4m ? 96 : 0));
+    }
     return &r->loc;
 }
 

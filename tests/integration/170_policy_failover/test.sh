@@ -1,0 +1,460 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# 170_policy_failover: answer policies driven by real HTTP health checks. Three targets on
+# loopback (targets.py, switched between 200, 503 and not listening) stand behind explicit
+# checks (interval 1, fall 2, rise 2) that the policies map onto the zone's documentation
+# addresses: a failover list (www), all_healthy with max (multi), when_all_down as a list
+# (fb) and the default when_all_down "all" (open, whose RRset has a record no rule names).
+# A target going bad (503, then gone) flips www to the secondary and coming back flips it
+# home, each within interval x fall (or rise) + 1 s of the switch: the one timing assertion
+# (the issue's bound), measured by polling from the moment the target is switched, printed.
+# Also: the policy's TTL, a CNAME and an MX target leading to the policy name, `hadnsctl
+# force`, the same answers over UDP and TCP, and a policy address that is not in its RRset
+# refusing the start with a message naming the policy and the address.
+. "$(dirname "$0")/../lib.sh"
+. "$LIBDIR/100_health_lib/health.sh"
+need_python
+
+INTERVAL=1
+FALL=2
+RISE=2
+BOUND_DOWN=$((INTERVAL * FALL + 1))
+BOUND_UP=$((INTERVAL * RISE + 1))
+
+# ans.py: one query, summarised as "rcode=R an=ADDR,... ttl=T,... ecs=F/SRC/SCOPE/ADDR" (the
+# A/AAAA records of the answer section, sorted); --poll SET: queries every 10 ms until the
+# answer is SET and prints the seconds it took (--mode-dir/--mode: switch a target first, and
+# count from then); --count N: N queries, how often each answer came.
+cat >"$T/ans.py" <<'PYEOF'
+import argparse, binascii, os, socket, struct, sys, time
+import dns.edns, dns.message, dns.rcode, dns.rdatatype
+
+ap = argparse.ArgumentParser()
+ap.add_argument("-p", "--port", type=int, required=True)
+ap.add_argument("-s", "--server", default="127.0.0.1")
+ap.add_argument("--tcp", action="store_true")
+ap.add_argument("--ecs", help="ADDRESS/SRCLEN: an ECS option made by dnspython")
+ap.add_argument("--rawecs", help="HEX: the ECS option's data as is (malformed ones)")
+ap.add_argument("--poll", help="ADDR,ADDR...: query until the answer is this set")
+ap.add_argument("--deadline", type=float, default=20.0)
+ap.add_argument("--mode-dir", help="with --poll: first switch the target in DIR to --mode")
+ap.add_argument("--mode")
+ap.add_argument("--count", type=int, help="send N queries, print how often each answer came")
+ap.add_argument("qname")
+ap.add_argument("qtype")
+a = ap.parse_args()
+rtype = dns.rdatatype.from_text(a.qtype)
+fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
+
+
+def make():
+    opts = []
+    if a.ecs:
+        addr, _, srclen = a.ecs.partition("/")
+        opts.append(dns.edns.ECSOption(addr, int(srclen)))
+    if a.rawecs is not None:
+        opts.append(dns.edns.GenericOption(dns.edns.ECS, binascii.unhexlify(a.rawecs)))
+    q = dns.message.make_query(a.qname, rtype, use_edns=0 if opts else False, options=opts)
+    q.flags = 0
+    return q
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise ConnectionError("connection closed")
+        b += c
+    return b
+
+
+usock = None
+
+
+def ask(q):
+    global usock
+    wire = q.to_wire()
+    if a.tcp:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect((a.server, a.port))
+            s.sendall(struct.pack("!H", len(wire)) + wire)
+            (n,) = struct.unpack("!H", recv_exact(s, 2))
+            data = recv_exact(s, n)
+    else:
+        if usock is None:
+            usock = socket.socket(fam, socket.SOCK_DGRAM)
+            usock.connect((a.server, a.port))
+        for _ in range(3):
+            usock.send(wire)
+            usock.settimeout(2)
+            try:
+                while True:
+                    data = usock.recv(65535)
+                    if struct.unpack("!H", data[:2])[0] == q.id:
+                        break
+                break
+            except socket.timeout:
+                continue
+        else:
+            raise socket.timeout("no answer")
+    return dns.message.from_wire(data)
+
+
+def summary(r):
+    addrs, ttls = [], set()
+    for rrset in r.answer:
+        if rrset.rdtype == rtype:
+            ttls.add(rrset.ttl)
+            addrs.extend(rr.address for rr in rrset)
+    ecs = "none"
+    for o in r.options:
+        if o.otype == dns.edns.ECS:
+            w = o.to_wire()
+            f, src, scope = struct.unpack("!HBB", w[:4])
+            raw = w[4:]
+            if f == 1 and len(raw) <= 4:
+                addr = socket.inet_ntop(socket.AF_INET, raw + bytes(4 - len(raw)))
+            elif f == 2 and len(raw) <= 16:
+                addr = socket.inet_ntop(socket.AF_INET6, raw + bytes(16 - len(raw)))
+            else:
+                addr = raw.hex()
+            ecs = "%d/%d/%d/%s" % (f, src, scope, addr)
+    return (dns.rcode.to_text(r.rcode()), ",".join(sorted(addrs)),
+            ",".join(str(t) for t in sorted(ttls)), ecs)
+
+
+if a.poll is not None:
+    want = ",".join(sorted(x for x in a.poll.split(",") if x))
+    if a.mode_dir:
+        tmp = os.path.join(a.mode_dir, "mode.tmp")
+        with open(tmp, "w") as f:
+            f.write(a.mode + "\n")
+        os.rename(tmp, os.path.join(a.mode_dir, "mode"))
+    t0 = time.monotonic()
+    while True:
+        got = summary(ask(make()))[1]
+        now = time.monotonic()
+        if got == want:
+            print("%.3f" % (now - t0))
+            sys.exit(0)
+        if now - t0 > a.deadline:
+            print("still %s after %.1f s (want %s)" % (got or "-", now - t0, want))
+            sys.exit(1)
+        time.sleep(0.01)
+
+if a.count:
+    counts = {}
+    for _ in range(a.count):
+        s = summary(ask(make()))
+        key = s[1] if s[0] == "NOERROR" else "rcode:" + s[0]
+        counts[key] = counts.get(key, 0) + 1
+    for k in sorted(counts):
+        print("%s %d" % (k, counts[k]))
+    sys.exit(0)
+
+rc, addrs, ttls, ecs = summary(ask(make()))
+print("rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs))
+PYEOF
+
+# expect_a [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
+expect_a() {
+    tcp=
+    if [ "$1" = --tcp ]; then
+        tcp=--tcp
+        shift
+    fi
+    A=$("$PY" "$T/ans.py" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
+    [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
+}
+
+# react LABEL TARGET MODE NAME WANT BOUND: switches TARGET to MODE and polls NAME A until the
+# answer is the set WANT; that must take at most BOUND seconds from the switch.
+TIMES=
+react() {
+    label=$1 tgt=$2 mode=$3 name=$4 want=$5 bound=$6
+    if out=$("$PY" "$T/ans.py" -p "$PORT" --poll "$want" --deadline $((bound * 5)) \
+        --mode-dir "$T/tgt/$tgt" --mode "$mode" "$name" A); then
+        say "$label: $name answered $want ${out}s after $tgt went '$mode' (bound ${bound}s)"
+        TIMES="$TIMES $label=${out}s"
+        awk -v t="$out" -v b="$bound" 'BEGIN { exit !(t <= b) }' ||
+            bad "$label: $name took ${out}s to answer $want after $tgt went '$mode'; the bound is interval x fall (rise) + 1 = ${bound}s"
+    else
+        bad "$label: $name: $out (after $tgt went '$mode')"
+    fi
+    target_mode "$tgt" "$mode"
+}
+
+# await NAME SET [TIMEOUT]: polls until NAME A answers SET (a bounded wait, not a timing test).
+await() {
+    out=$("$PY" "$T/ans.py" -p "$PORT" --poll "$2" --deadline "${3:-20}" "$1" A) ||
+        bad "$1: $out"
+}
+
+target_start pri http
+P1=$TPORT
+target_start sec http
+P2=$TPORT
+target_start third http
+P3=$TPORT
+
+mkdir -p "$T/zones"
+cat >"$T/zones/pol.test.zone" <<'EOF'
+$ORIGIN pol.test.
+$TTL 300
+@     SOA   ns1 hostmaster 1 7200 3600 1209600 60
+      NS    ns1
+      MX    10 www
+ns1   A     192.0.2.53
+www   A     192.0.2.10
+www   A     198.51.100.10
+alias CNAME www
+multi A     192.0.2.21
+multi A     192.0.2.22
+multi A     192.0.2.23
+fb    A     192.0.2.31
+fb    A     192.0.2.32
+fb    A     192.0.2.39
+open  A     192.0.2.41
+open  A     192.0.2.42
+open  A     192.0.2.43
+EOF
+
+# conf FILE WWW-ANSWER-JSON WWW-CHECKS-JSON
+conf() {
+    cat >"$1" <<EOF
+{
+    "listen": ["127.0.0.1:0"],
+    "workers": 2,
+    "zone_dir": "zones",
+    "zones": [ { "name": "pol.test" } ],
+    "control": { "socket": "ctl.sock" },
+    "health": { "startup": "wait" },
+    "checks": [
+        { "name": "pri", "url": "http://127.0.0.1:$P1/health", "interval": $INTERVAL,
+          "timeout": 0.5, "fall": $FALL, "rise": $RISE },
+        { "name": "sec", "url": "http://127.0.0.1:$P2/health", "interval": $INTERVAL,
+          "timeout": 0.5, "fall": $FALL, "rise": $RISE },
+        { "name": "third", "url": "http://127.0.0.1:$P3/health", "interval": $INTERVAL,
+          "timeout": 0.5, "fall": $FALL, "rise": $RISE }
+    ],
+    "policies": [
+        { "name": "www-failover", "zone": "pol.test", "owner": "www", "type": "A",
+          "ttl": 17, "answer": $2, "checks": $3 },
+        { "name": "multi", "zone": "pol.test", "owner": "multi.pol.test.", "type": "A",
+          "ttl": 20,
+          "answer": { "all_healthy": ["192.0.2.21", "192.0.2.22", "192.0.2.23"], "max": 2 },
+          "checks": { "192.0.2.21": "pri", "192.0.2.22": "sec", "192.0.2.23": "third" } },
+        { "zone": "pol.test", "owner": "fb", "type": "A",
+          "answer": ["192.0.2.31", "192.0.2.32"],
+          "checks": { "192.0.2.31": "pri", "192.0.2.32": "sec" },
+          "when_all_down": ["192.0.2.39"] },
+        { "zone": "pol.test", "owner": "open", "type": "A", "ttl": 5,
+          "answer": { "failover": ["192.0.2.41", "192.0.2.42"] },
+          "checks": { "192.0.2.41": "pri", "192.0.2.42": "sec" },
+          "when_all_down": "all" }
+    ]
+}
+EOF
+}
+conf "$T/hadnsd.json" '["192.0.2.10", "198.51.100.10"]' \
+    '{ "192.0.2.10": "pri", "198.51.100.10": "sec" }'
+start_server main "$T/hadnsd.json"
+LOG=$(server_log main)
+grep -q '^hadnsd: info: policies: 4 of 4 apply$' "$LOG" || bad "no 'policies: 4 of 4 apply' log line"
+
+say "every target up: the first choices, at each policy's TTL"
+expect_field pri state up
+expect_field sec state up
+expect_field third state up
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+# A name without a policy is served as the zone has it.
+expect_a ns1.pol.test A "rcode=NOERROR an=192.0.2.53 ttl=300 ecs=none"
+q www.pol.test A
+expect_rcode NOERROR
+expect_flags qr aa
+expect_an "www.pol.test. 17 IN A 192.0.2.10"
+
+say "a CNAME to the policy name gets the filtered A"
+q alias.pol.test A
+expect_rcode NOERROR
+expect_an "alias.pol.test. 300 IN CNAME www.pol.test." "www.pol.test. 17 IN A 192.0.2.10"
+q --tcp alias.pol.test A
+expect_an "alias.pol.test. 300 IN CNAME www.pol.test." "www.pol.test. 17 IN A 192.0.2.10"
+
+say "an MX target with a policy: its additional-section A is filtered too"
+q pol.test MX
+expect_an "pol.test. 300 IN MX 10 www.pol.test."
+expect_ar "www.pol.test. 17 IN A 192.0.2.10"
+
+say "all_healthy with max 2: two distinct healthy records per answer"
+"$PY" "$T/ans.py" -p "$PORT" --count 300 multi.pol.test A >"$T/multi.count" ||
+    bad "ans.py --count multi failed"
+awk '{ n = split($1, x, ","); if (n != 2 || x[1] == x[2]) exit 1 }' "$T/multi.count" ||
+    bad "multi: an answer without exactly 2 distinct records: $(cat "$T/multi.count")"
+for r in 192.0.2.21 192.0.2.22 192.0.2.23; do
+    grep -q "$r" "$T/multi.count" ||
+        bad "multi: $r never answered in 300 queries: $(cat "$T/multi.count")"
+done
+q multi.pol.test A
+[ "$(grep -c '^an multi\.pol\.test\. 20 IN A ' "$T/resp")" = 2 ] ||
+    bad_resp "2 records of multi at TTL 20"
+
+say "the primary answers 503: www fails over to the secondary"
+react "503-down" pri 503 www.pol.test 198.51.100.10 "$BOUND_DOWN"
+wait_state pri down 5
+expect_transition pri down "$FALL"
+expect_a www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+expect_a --tcp www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+q alias.pol.test A
+expect_an "alias.pol.test. 300 IN CNAME www.pol.test." "www.pol.test. 17 IN A 198.51.100.10"
+q pol.test MX
+expect_ar "www.pol.test. 17 IN A 198.51.100.10"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
+"$PY" "$T/ans.py" -p "$PORT" --count 50 multi.pol.test A >"$T/multi.count"
+[ "$(cat "$T/multi.count")" = "192.0.2.22,192.0.2.23 50" ] ||
+    bad "multi with pri down: expected 192.0.2.22,192.0.2.23 every time: $(cat "$T/multi.count")"
+
+say "the primary answers 200 again: www returns to it"
+react "503-up" pri ok www.pol.test 192.0.2.10 "$BOUND_UP"
+wait_state pri up 5
+expect_transition pri up "$RISE"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+
+say "the primary stops listening (gone): www fails over"
+react "gone-down" pri stop www.pol.test 198.51.100.10 "$BOUND_DOWN"
+wait_state pri down 5
+say "it listens again"
+react "gone-up" pri ok www.pol.test 192.0.2.10 "$BOUND_UP"
+wait_state pri up 5
+
+say "the secondary goes down while the primary is up: www does not change"
+target_mode sec 503
+wait_state sec down 10
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+
+say "then the primary too: every candidate down, when_all_down"
+react "all-down" pri stop www.pol.test 192.0.2.10,198.51.100.10 "$BOUND_DOWN"
+wait_state pri down 5
+# www: the default, "all": the whole RRset.
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+# fb: its when_all_down list.
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
+expect_a --tcp fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
+# open: "all" is the whole RRset, the record that no rule names included, at the policy's TTL.
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41,192.0.2.42,192.0.2.43 ttl=5 ecs=none"
+# multi: third is still up.
+expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.23 ttl=20 ecs=none"
+target_mode third 503
+wait_state third down 10
+await multi.pol.test 192.0.2.21,192.0.2.22,192.0.2.23
+# every one down: "all" is not capped by max.
+expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.21,192.0.2.22,192.0.2.23 ttl=20 ecs=none"
+
+say "the secondary comes back first: it answers alone"
+react "sec-up" sec ok www.pol.test 198.51.100.10 "$BOUND_UP"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+expect_a open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
+expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.22 ttl=20 ecs=none"
+target_mode pri ok
+target_mode third ok
+wait_state pri up 10
+wait_state third up 10
+await www.pol.test 192.0.2.10
+
+say "hadnsctl force pri down flips the answer; auto flips it back"
+hctl force pri down >/dev/null || bad "hadnsctl force pri down: exit $?"
+await www.pol.test 198.51.100.10 10
+expect_a www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+hctl force sec down >/dev/null || bad "hadnsctl force sec down: exit $?"
+await fb.pol.test 192.0.2.39 10
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+hctl force sec auto >/dev/null || bad "hadnsctl force sec auto: exit $?"
+hctl force pri auto >/dev/null || bad "hadnsctl force pri auto: exit $?"
+await www.pol.test 192.0.2.10 10
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+say "force up holds the answer over a failing target; auto releases it"
+hctl force pri up >/dev/null || bad "hadnsctl force pri up: exit $?"
+target_mode pri 503
+wait_field pri probed down 10
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+hctl force pri auto >/dev/null || bad "hadnsctl force pri auto: exit $?"
+await www.pol.test 198.51.100.10 10
+target_mode pri ok
+wait_state pri up 10
+await www.pol.test 192.0.2.10
+
+say "UDP and TCP give the same answers"
+for n in www alias fb open ns1; do
+    q "$n.pol.test" A
+    grep '^an ' "$T/resp" >"$T/udp.an"
+    q --tcp "$n.pol.test" A
+    grep '^an ' "$T/resp" >"$T/tcp.an"
+    cmp -s "$T/udp.an" "$T/tcp.an" ||
+        bad "$n.pol.test A: the UDP and TCP answers differ: $(cat "$T/udp.an") / $(cat "$T/tcp.an")"
+done
+q --tcp pol.test MX
+expect_ar "www.pol.test. 17 IN A 192.0.2.10"
+
+say "a reload that takes a policy's address away: the RRset is served whole until it fits"
+cp "$T/zones/pol.test.zone" "$T/pol.test.zone.orig"
+sed -e 's/^www   A     198\.51\.100\.10$/www   A     192.0.2.11/' \
+    -e 's/ 1 7200 / 2 7200 /' "$T/pol.test.zone.orig" >"$T/zones/pol.test.zone"
+grep -q '192\.0\.2\.11' "$T/zones/pol.test.zone" || fail "sed did not edit the zone"
+hctl reload >/dev/null || bad "hadnsctl reload: exit $?"
+grep -q '^hadnsd: warning: policy www-failover: 198\.51\.100\.10 is not a record' "$LOG" ||
+    bad "no warning naming policy www-failover and 198.51.100.10 after the reload"
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
+expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
+# The other policies still apply.
+expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+sed -e 's/ 1 7200 / 3 7200 /' "$T/pol.test.zone.orig" >"$T/zones/pol.test.zone"
+hctl reload >/dev/null || bad "hadnsctl reload: exit $?"
+expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+server_alive main
+stop_server main
+
+say "a policy address that is not a record of its RRset: the server refuses to start"
+conf "$T/bad.json" '["192.0.2.10", "192.0.2.77"]' '{ "192.0.2.10": "pri", "192.0.2.77": "sec" }'
+"$HADNSD" --check-config -c "$T/bad.json" >"$T/checkconf.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || bad "--check-config with a policy address outside its RRset: exit $rc, expected 1: $(cat "$T/checkconf.out")"
+grep -q 'policy www-failover: .*192\.0\.2\.77' "$T/checkconf.out" ||
+    bad "--check-config does not name the policy and the address: $(cat "$T/checkconf.out")"
+"$HADNSD" --check-config -c "$T/hadnsd.json" >"$T/checkconf.out" 2>&1 ||
+    bad "--check-config on the good config: exit $?: $(cat "$T/checkconf.out")"
+"$HADNSD" -c "$T/bad.json" >"$T/bad.out" 2>&1 &
+pid=$!
+i=0
+while proc_alive "$pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if proc_alive "$pid"; then
+    kill -TERM "$pid"
+    wait "$pid"
+    bad "hadnsd started with a policy address outside its RRset: $(cat "$T/bad.out")"
+else
+    wait "$pid"
+    rc=$?
+    [ "$rc" -ne 0 ] || bad "hadnsd with a policy address outside its RRset exited 0"
+    grep -q 'policy www-failover' "$T/bad.out" ||
+        bad "the start-up error does not name the policy www-failover: $(cat "$T/bad.out")"
+    grep -q '192\.0\.2\.77' "$T/bad.out" ||
+        bad "the start-up error does not name the address 192.0.2.77: $(cat "$T/bad.out")"
+    grep -q ' ready: ' "$T/bad.out" && bad "hadnsd said ready before refusing: $(cat "$T/bad.out")"
+    say "start refused, exit $rc: $(grep -E '^hadnsd: (error|warning)' "$T/bad.out" | tr '\n' ' ')"
+fi
+
+say "reaction times:$TIMES"
+finish
