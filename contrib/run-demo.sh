@@ -26,7 +26,7 @@ mkdir -p build
 (cd build && ../configure)
 make -C build -j"$(nproc 2>/dev/null || echo 2)"
 
-# The example config's geo policies read a small GeoIP database written from the test data
+# The geo example (etc/geo.json, started by hand beside this one) reads a small GeoIP database written from the test data
 # (the real GeoLite2 files are licensed and large; etc/README.md says what this one holds).
 if [ ! -s etc/demo-geo.mmdb ] || [ tests/data/mkmmdb.pl -nt etc/demo-geo.mmdb ]; then
     perl tests/data/mkmmdb.pl etc/demo-geo.mmdb

@@ -361,12 +361,13 @@ static overlay_t *build_overlay(server_t *s, const zoneset_t *zs, bool strict, h
 {
     if (!s->cfg->npolicies)
         return NULL;
-    memset(s->ttl_watch, 0, s->nttl_watch);
+    if (s->ttl_watch)
+        memset(s->ttl_watch, 0, s->nttl_watch);
     bool any_ttl = false;
     for (size_t i = 0; i < s->cfg->npolicies; i++)
         any_ttl = any_ttl || s->cfg->policies[i].ttl_from_health;
     overlay_t *ov = overlay_build(s->cfg, zs, policy_check, s, strict, policy_warn, err);
-    if (!any_ttl)
+    if (!any_ttl && s->ttl_watch)
         memset(s->ttl_watch, 0, s->nttl_watch);
     return ov;
 }

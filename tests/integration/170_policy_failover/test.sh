@@ -453,6 +453,8 @@ else
     grep -q '192\.0\.2\.77' "$T/bad.out" ||
         bad "the start-up error does not name the address 192.0.2.77: $(cat "$T/bad.out")"
     grep -q ' ready: ' "$T/bad.out" && bad "hadnsd said ready before refusing: $(cat "$T/bad.out")"
+    grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$T/bad.out" "$T/checkconf.out" &&
+        bad "a sanitizer report: $(cat "$T/bad.out")"
     say "start refused, exit $rc: $(grep -E '^hadnsd: (error|warning)' "$T/bad.out" | tr '\n' ' ')"
 fi
 

@@ -233,6 +233,8 @@ run_refused() {
     [ "$rc" -ne 0 ] || bad "$1: hadnsd exited 0"
     grep -qF -- "$3" "$T/$1.out" || bad "$1: the error does not say '$3': $(cat "$T/$1.out")"
     grep -q ' ready: ' "$T/$1.out" && bad "$1: hadnsd said ready before refusing"
+    grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$T/$1.out" "$T/$1.check" &&
+        bad "$1: a sanitizer report: $(cat "$T/$1.check" "$T/$1.out")"
     say "$1: refused, exit $rc: $(grep '^hadnsd: error' "$T/$1.out" | tr '\n' ' ')"
 }
 
