@@ -211,6 +211,25 @@ def proc_cpu_ticks(pids):
     return total
 
 
+def proc_sched_ns(pids):
+    """CPU time in ns, to the ns (the first field of /proc/PID/task/TID/schedstat, the
+    scheduler's sum_exec_runtime), summed over every live thread of the processes; None when
+    the kernel has no schedstat.  /proc/PID/stat counts in clock ticks (10 ms)."""
+    total = 0
+    for p in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (p, t)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                return None
+    return total
+
+
 def proc_hwm_kb(pids):
     """Largest VmHWM (peak RSS) among the processes; forked children share the parent's pages,
     so a sum would count them twice."""
@@ -548,7 +567,8 @@ def preflight(srv, sample):
 # ---------------------------------------------------------------------------------------------
 # dnsperf.
 
-def run_dnsperf(opts, srv, qfile, proto, rate, duration):
+def run_dnsperf(opts, srv, qfile, proto, rate, duration, binary=False):
+    """binary: qfile is dnsperf's binary format (-B), whole messages with their own OPT."""
     argv = opts.prio + ["taskset", "-c", str(opts.client_core), opts.dnsperf, "-s", LOOPBACK,
             "-p", str(srv.port), "-d", qfile, "-l", str(duration), "-t", "2",
             "-q", str(opts.outstanding if rate else opts.max_outstanding),
@@ -560,15 +580,20 @@ def run_dnsperf(opts, srv, qfile, proto, rate, duration):
         argv += ["-c", "1"]
     if rate:
         argv += ["-Q", str(rate)]
-    if opts.edns:
+    if binary:
+        argv += ["-B"]
+    elif opts.edns:
         argv += ["-e"]
     pids = srv.pids()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     c0, w0, t0 = proc_cpu_ticks(pids), cpu_times(), time.monotonic()
+    ns0 = proc_sched_ns(pids)
     rb0 = udp_rcvbuf_errors()
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        timeout=duration + 60)
-    c1, w1, t1 = proc_cpu_ticks(srv.pids()), cpu_times(), time.monotonic()
+    pids1 = srv.pids()
+    ns1 = proc_sched_ns(pids1)
+    c1, w1, t1 = proc_cpu_ticks(pids1), cpu_times(), time.monotonic()
     rb1 = udp_rcvbuf_errors()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     # dnsperf's own CPU (taskset execs it: one child process).
@@ -601,6 +626,9 @@ def run_dnsperf(opts, srv, qfile, proto, rate, duration):
     if p.returncode != 0 or completed == 0:
         log("dnsperf against %s (%s) failed:\n%s" % (srv.name, proto, out[-2000:]))
     res["cpu_us_q"] = res["cpu_s"] * 1e6 / completed if completed else float("nan")
+    # The same to the ns (schedstat), when the process tree did not change during the run.
+    res["sched_us_q"] = (ns1 - ns0) / 1e3 / completed if (
+        completed and ns0 is not None and ns1 is not None and pids1 == pids) else None
     res["server_util"] = res["cpu_s"] / res["wall"] if res["wall"] else float("nan")
     res["client_util"] = client_cpu / res["wall"] if res["wall"] else float("nan")
     res["client_core_busy"], res["client_steal"] = cpu_util(w0, w1, opts.client_core)
@@ -1055,6 +1083,19 @@ def main():
     ap.add_argument("--all", action="store_true", help="throughput and load modes")
     ap.add_argument("--profile", action="store_true",
                     help="only profile each server (perf) during a UDP fixed-rate run")
+    ap.add_argument("--policy", action="store_true",
+                    help="only the policy mode: hadnsd's policy answers (failover, weighted, "
+                    "geo with and without ECS) against static answers and the floor")
+    ap.add_argument("--mmdb", default=None,
+                    help="policy mode: the GeoIP database (default: built by "
+                    "tests/data/mkmmdb.pl)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="policy mode: also count each variant's user-space instructions per "
+                    "query under valgrind's callgrind, and where a policy's extra ones go")
+    ap.add_argument("--callgrind-queries", type=int, default=20000,
+                    help="policy mode: queries per variant under callgrind")
+    ap.add_argument("--policy-no-extra", action="store_true",
+                    help="policy mode: leave out the geo + ECS cache-miss variant")
     ap.add_argument("--load-records", type=int, default=1000000)
     ap.add_argument("--load-rounds", type=int, default=None)
     ap.add_argument("--load-timeout", type=int, default=300)
@@ -1084,6 +1125,8 @@ def main():
     if opts.load_rounds is None:
         opts.load_rounds = 3
     servers = [s.strip() for s in opts.servers.split(",") if s.strip()]
+    if opts.policy:
+        servers = ["hadnsd", "floor"]  # the peers have no policies
     for s in servers:
         if s not in CLASSES:
             die("unknown server %s" % s)
@@ -1136,7 +1179,13 @@ def main():
     parts = [header, ""]
     trows = lrows = None
     try:
-        if opts.profile:
+        if opts.policy:
+            import policy  # noqa: E402 - only this mode needs it
+            text, res = policy.run(opts, workdir)
+            parts += [text, ""]
+            with open(os.path.join(workdir, "policy.json"), "w") as f:
+                json.dump(res, f, indent=1)
+        elif opts.profile:
             parts += [profile_mode(opts, workdir, servers), ""]
         elif not opts.load or opts.all:
             res, failed, info, _ = throughput_mode(opts, workdir, servers)
@@ -1144,7 +1193,7 @@ def main():
             parts += [text, ""]
             with open(os.path.join(workdir, "throughput.json"), "w") as f:
                 json.dump(res, f, indent=1)
-        if (opts.load or opts.all) and not opts.profile:
+        if (opts.load or opts.all) and not (opts.profile or opts.policy):
             res, failed, info = load_mode(opts, workdir, servers)
             text, lrows = report_load(opts, res, failed, info, servers)
             parts += [text, ""]
@@ -1174,4 +1223,7 @@ def main():
 T0 = time.monotonic()
 
 if __name__ == "__main__":
+    # policy.py imports this module as "bench": let it find this one (its server list and
+    # cleanup), not a second copy.
+    sys.modules.setdefault("bench", sys.modules[__name__])
     sys.exit(main())
