@@ -21,142 +21,8 @@ RISE=2
 BOUND_DOWN=$((INTERVAL * FALL + 1))
 BOUND_UP=$((INTERVAL * RISE + 1))
 
-# ans.py: one query, summarised as "rcode=R an=ADDR,... ttl=T,... ecs=F/SRC/SCOPE/ADDR" (the
-# A/AAAA records of the answer section, sorted); --poll SET: queries every 10 ms until the
-# answer is SET and prints the seconds it took (--mode-dir/--mode: switch a target first, and
-# count from then); --count N: N queries, how often each answer came.
-cat >"$T/ans.py" <<'PYEOF'
-import argparse, binascii, os, socket, struct, sys, time
-import dns.edns, dns.message, dns.rcode, dns.rdatatype
-
-ap = argparse.ArgumentParser()
-ap.add_argument("-p", "--port", type=int, required=True)
-ap.add_argument("-s", "--server", default="127.0.0.1")
-ap.add_argument("--tcp", action="store_true")
-ap.add_argument("--ecs", help="ADDRESS/SRCLEN: an ECS option made by dnspython")
-ap.add_argument("--rawecs", help="HEX: the ECS option's data as is (malformed ones)")
-ap.add_argument("--poll", help="ADDR,ADDR...: query until the answer is this set")
-ap.add_argument("--deadline", type=float, default=20.0)
-ap.add_argument("--mode-dir", help="with --poll: first switch the target in DIR to --mode")
-ap.add_argument("--mode")
-ap.add_argument("--count", type=int, help="send N queries, print how often each answer came")
-ap.add_argument("qname")
-ap.add_argument("qtype")
-a = ap.parse_args()
-rtype = dns.rdatatype.from_text(a.qtype)
-fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
-
-
-def make():
-    opts = []
-    if a.ecs:
-        addr, _, srclen = a.ecs.partition("/")
-        opts.append(dns.edns.ECSOption(addr, int(srclen)))
-    if a.rawecs is not None:
-        opts.append(dns.edns.GenericOption(dns.edns.ECS, binascii.unhexlify(a.rawecs)))
-    q = dns.message.make_query(a.qname, rtype, use_edns=0 if opts else False, options=opts)
-    q.flags = 0
-    return q
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise ConnectionError("connection closed")
-        b += c
-    return b
-
-
-usock = None
-
-
-def ask(q):
-    global usock
-    wire = q.to_wire()
-    if a.tcp:
-        with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect((a.server, a.port))
-            s.sendall(struct.pack("!H", len(wire)) + wire)
-            (n,) = struct.unpack("!H", recv_exact(s, 2))
-            data = recv_exact(s, n)
-    else:
-        if usock is None:
-            usock = socket.socket(fam, socket.SOCK_DGRAM)
-            usock.connect((a.server, a.port))
-        for _ in range(3):
-            usock.send(wire)
-            usock.settimeout(2)
-            try:
-                while True:
-                    data = usock.recv(65535)
-                    if struct.unpack("!H", data[:2])[0] == q.id:
-                        break
-                break
-            except socket.timeout:
-                continue
-        else:
-            raise socket.timeout("no answer")
-    return dns.message.from_wire(data)
-
-
-def summary(r):
-    addrs, ttls = [], set()
-    for rrset in r.answer:
-        if rrset.rdtype == rtype:
-            ttls.add(rrset.ttl)
-            addrs.extend(rr.address for rr in rrset)
-    ecs = "none"
-    for o in r.options:
-        if o.otype == dns.edns.ECS:
-            w = o.to_wire()
-            f, src, scope = struct.unpack("!HBB", w[:4])
-            raw = w[4:]
-            if f == 1 and len(raw) <= 4:
-                addr = socket.inet_ntop(socket.AF_INET, raw + bytes(4 - len(raw)))
-            elif f == 2 and len(raw) <= 16:
-                addr = socket.inet_ntop(socket.AF_INET6, raw + bytes(16 - len(raw)))
-            else:
-                addr = raw.hex()
-            ecs = "%d/%d/%d/%s" % (f, src, scope, addr)
-    return (dns.rcode.to_text(r.rcode()), ",".join(sorted(addrs)),
-            ",".join(str(t) for t in sorted(ttls)), ecs)
-
-
-if a.poll is not None:
-    want = ",".join(sorted(x for x in a.poll.split(",") if x))
-    if a.mode_dir:
-        tmp = os.path.join(a.mode_dir, "mode.tmp")
-        with open(tmp, "w") as f:
-            f.write(a.mode + "\n")
-        os.rename(tmp, os.path.join(a.mode_dir, "mode"))
-    t0 = time.monotonic()
-    while True:
-        got = summary(ask(make()))[1]
-        now = time.monotonic()
-        if got == want:
-            print("%.3f" % (now - t0))
-            sys.exit(0)
-        if now - t0 > a.deadline:
-            print("still %s after %.1f s (want %s)" % (got or "-", now - t0, want))
-            sys.exit(1)
-        time.sleep(0.01)
-
-if a.count:
-    counts = {}
-    for _ in range(a.count):
-        s = summary(ask(make()))
-        key = s[1] if s[0] == "NOERROR" else "rcode:" + s[0]
-        counts[key] = counts.get(key, 0) + 1
-    for k in sorted(counts):
-        print("%s %d" % (k, counts[k]))
-    sys.exit(0)
-
-rc, addrs, ttls, ecs = summary(ask(make()))
-print("rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs))
-PYEOF
+# ans.py (beside lib.sh): one query, summarised; see its header.
+ANS=$LIBDIR/ans.py
 
 # expect_a [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
 expect_a() {
@@ -165,7 +31,7 @@ expect_a() {
         tcp=--tcp
         shift
     fi
-    A=$("$PY" "$T/ans.py" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
+    A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
     [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
 }
 
@@ -174,7 +40,7 @@ expect_a() {
 TIMES=
 react() {
     label=$1 tgt=$2 mode=$3 name=$4 want=$5 bound=$6
-    if out=$("$PY" "$T/ans.py" -p "$PORT" --poll "$want" --deadline $((bound * 5)) \
+    if out=$("$PY" "$ANS" -p "$PORT" --poll "$want" --deadline $((bound * 5)) \
         --mode-dir "$T/tgt/$tgt" --mode "$mode" "$name" A); then
         say "$label: $name answered $want ${out}s after $tgt went '$mode' (bound ${bound}s)"
         TIMES="$TIMES $label=${out}s"
@@ -188,7 +54,7 @@ react() {
 
 # await NAME SET [TIMEOUT]: polls until NAME A answers SET (a bounded wait, not a timing test).
 await() {
-    out=$("$PY" "$T/ans.py" -p "$PORT" --poll "$2" --deadline "${3:-20}" "$1" A) ||
+    out=$("$PY" "$ANS" -p "$PORT" --poll "$2" --deadline "${3:-20}" "$1" A) ||
         bad "$1: $out"
 }
 
@@ -292,7 +158,7 @@ expect_an "pol.test. 300 IN MX 10 www.pol.test."
 expect_ar "www.pol.test. 17 IN A 192.0.2.10"
 
 say "all_healthy with max 2: two distinct healthy records per answer"
-"$PY" "$T/ans.py" -p "$PORT" --count 300 multi.pol.test A >"$T/multi.count" ||
+"$PY" "$ANS" -p "$PORT" --count 300 multi.pol.test A >"$T/multi.count" ||
     bad "ans.py --count multi failed"
 awk '{ n = split($1, x, ","); if (n != 2 || x[1] == x[2]) exit 1 }' "$T/multi.count" ||
     bad "multi: an answer without exactly 2 distinct records: $(cat "$T/multi.count")"
@@ -316,7 +182,7 @@ q pol.test MX
 expect_ar "www.pol.test. 17 IN A 198.51.100.10"
 expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
 expect_a open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
-"$PY" "$T/ans.py" -p "$PORT" --count 50 multi.pol.test A >"$T/multi.count"
+"$PY" "$ANS" -p "$PORT" --count 50 multi.pol.test A >"$T/multi.count"
 [ "$(cat "$T/multi.count")" = "192.0.2.22,192.0.2.23 50" ] ||
     bad "multi with pri down: expected 192.0.2.22,192.0.2.23 every time: $(cat "$T/multi.count")"
 

@@ -43,141 +43,8 @@ if [ -n "$MAXMIND" ] && [ ! -f "$MAXMIND/GeoIP2-City-Test.mmdb" ]; then
     MAXMIND=
 fi
 
-# ans.py: one query, summarised as "rcode=R an=ADDR,... ttl=T,... ecs=F/SRC/SCOPE/ADDR" (the
-# A/AAAA records of the answer section, sorted; the reply's ECS option); --poll SET: queries
-# every 10 ms until the answer is SET; --count N: N queries, how often each answer came.
-cat >"$T/ans.py" <<'PYEOF'
-import argparse, binascii, os, socket, struct, sys, time
-import dns.edns, dns.message, dns.rcode, dns.rdatatype
-
-ap = argparse.ArgumentParser()
-ap.add_argument("-p", "--port", type=int, required=True)
-ap.add_argument("-s", "--server", default="127.0.0.1")
-ap.add_argument("--tcp", action="store_true")
-ap.add_argument("--ecs", help="ADDRESS/SRCLEN: an ECS option made by dnspython")
-ap.add_argument("--rawecs", help="HEX: the ECS option's data as is (malformed ones)")
-ap.add_argument("--poll", help="ADDR,ADDR...: query until the answer is this set")
-ap.add_argument("--deadline", type=float, default=20.0)
-ap.add_argument("--mode-dir", help="with --poll: first switch the target in DIR to --mode")
-ap.add_argument("--mode")
-ap.add_argument("--count", type=int, help="send N queries, print how often each answer came")
-ap.add_argument("qname")
-ap.add_argument("qtype")
-a = ap.parse_args()
-rtype = dns.rdatatype.from_text(a.qtype)
-fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
-
-
-def make():
-    opts = []
-    if a.ecs:
-        addr, _, srclen = a.ecs.partition("/")
-        opts.append(dns.edns.ECSOption(addr, int(srclen)))
-    if a.rawecs is not None:
-        opts.append(dns.edns.GenericOption(dns.edns.ECS, binascii.unhexlify(a.rawecs)))
-    q = dns.message.make_query(a.qname, rtype, use_edns=0 if opts else False, options=opts)
-    q.flags = 0
-    return q
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise ConnectionError("connection closed")
-        b += c
-    return b
-
-
-usock = None
-
-
-def ask(q):
-    global usock
-    wire = q.to_wire()
-    if a.tcp:
-        with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect((a.server, a.port))
-            s.sendall(struct.pack("!H", len(wire)) + wire)
-            (n,) = struct.unpack("!H", recv_exact(s, 2))
-            data = recv_exact(s, n)
-    else:
-        if usock is None:
-            usock = socket.socket(fam, socket.SOCK_DGRAM)
-            usock.connect((a.server, a.port))
-        for _ in range(3):
-            usock.send(wire)
-            usock.settimeout(2)
-            try:
-                while True:
-                    data = usock.recv(65535)
-                    if struct.unpack("!H", data[:2])[0] == q.id:
-                        break
-                break
-            except socket.timeout:
-                continue
-        else:
-            raise socket.timeout("no answer")
-    return dns.message.from_wire(data)
-
-
-def summary(r):
-    addrs, ttls = [], set()
-    for rrset in r.answer:
-        if rrset.rdtype == rtype:
-            ttls.add(rrset.ttl)
-            addrs.extend(rr.address for rr in rrset)
-    ecs = "none"
-    for o in r.options:
-        if o.otype == dns.edns.ECS:
-            w = o.to_wire()
-            f, src, scope = struct.unpack("!HBB", w[:4])
-            raw = w[4:]
-            if f == 1 and len(raw) <= 4:
-                addr = socket.inet_ntop(socket.AF_INET, raw + bytes(4 - len(raw)))
-            elif f == 2 and len(raw) <= 16:
-                addr = socket.inet_ntop(socket.AF_INET6, raw + bytes(16 - len(raw)))
-            else:
-                addr = raw.hex()
-            ecs = "%d/%d/%d/%s" % (f, src, scope, addr)
-    return (dns.rcode.to_text(r.rcode()), ",".join(sorted(addrs)),
-            ",".join(str(t) for t in sorted(ttls)), ecs)
-
-
-if a.poll is not None:
-    want = ",".join(sorted(x for x in a.poll.split(",") if x))
-    if a.mode_dir:
-        tmp = os.path.join(a.mode_dir, "mode.tmp")
-        with open(tmp, "w") as f:
-            f.write(a.mode + "\n")
-        os.rename(tmp, os.path.join(a.mode_dir, "mode"))
-    t0 = time.monotonic()
-    while True:
-        got = summary(ask(make()))[1]
-        now = time.monotonic()
-        if got == want:
-            print("%.3f" % (now - t0))
-            sys.exit(0)
-        if now - t0 > a.deadline:
-            print("still %s after %.1f s (want %s)" % (got or "-", now - t0, want))
-            sys.exit(1)
-        time.sleep(0.01)
-
-if a.count:
-    counts = {}
-    for _ in range(a.count):
-        s = summary(ask(make()))
-        key = s[1] if s[0] == "NOERROR" else "rcode:" + s[0]
-        counts[key] = counts.get(key, 0) + 1
-    for k in sorted(counts):
-        print("%s %d" % (k, counts[k]))
-    sys.exit(0)
-
-rc, addrs, ttls, ecs = summary(ask(make()))
-print("rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs))
-PYEOF
+# ans.py (beside lib.sh): one query, summarised; see its header.
+ANS=$LIBDIR/ans.py
 # e [--tcp] NAME TYPE ECS|- WANT: one query with ECS ADDR/LEN (dnspython's ECSOption; "-": no
 # ECS option); ans.py's summary must match WANT (a shell pattern: * matches anything).
 e() {
@@ -187,9 +54,9 @@ e() {
         shift
     fi
     if [ "$3" = - ]; then
-        A=$("$PY" "$T/ans.py" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $*: $A"
+        A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $*: $A"
     else
-        A=$("$PY" "$T/ans.py" -p "$PORT" $tcp --ecs "$3" "$1" "$2" 2>&1) || bad "ans.py $*: $A"
+        A=$("$PY" "$ANS" -p "$PORT" $tcp --ecs "$3" "$1" "$2" 2>&1) || bad "ans.py $*: $A"
     fi
     # shellcheck disable=SC2254 # WANT is a pattern: * stands for a value any will do
     case $A in
@@ -199,12 +66,12 @@ e() {
 }
 # raw NAME HEX WANT: the ECS option's data as is.
 raw() {
-    A=$("$PY" "$T/ans.py" -p "$PORT" --rawecs "$2" "$1" A 2>&1) || bad "ans.py --rawecs $2: $A"
+    A=$("$PY" "$ANS" -p "$PORT" --rawecs "$2" "$1" A 2>&1) || bad "ans.py --rawecs $2: $A"
     [ "$A" = "$3" ] || bad "$1 A raw ECS $2: expected '$3', got '$A'"
 }
 # await NAME ECS SET [TIMEOUT]: polls until NAME A (with ECS ADDR/LEN) answers SET.
 await() {
-    out=$("$PY" "$T/ans.py" -p "$PORT" --ecs "$2" --poll "$3" --deadline "${4:-10}" "$1" A) ||
+    out=$("$PY" "$ANS" -p "$PORT" --ecs "$2" --poll "$3" --deadline "${4:-10}" "$1" A) ||
         bad "$1 ECS $2: $out"
 }
 
@@ -420,7 +287,7 @@ raw www.geo.test 00012100c000020100 "rcode=FORMERR an=- ttl=- ecs=none"      # /
 raw www.geo.test 0001 "rcode=FORMERR an=- ttl=- ecs=none"                    # truncated
 raw www.geo.test 000281000000000000000000000000000000000000 "rcode=FORMERR an=- ttl=- ecs=none" # /129
 # Two ECS options in one query.
-A=$("$PY" "$T/ans.py" -p "$PORT" --ecs 192.0.2.0/24 --rawecs 00011800c63364 www.geo.test A 2>&1)
+A=$("$PY" "$ANS" -p "$PORT" --ecs 192.0.2.0/24 --rawecs 00011800c63364 www.geo.test A 2>&1)
 [ "$A" = "rcode=FORMERR an=- ttl=- ecs=none" ] || bad "two ECS options: expected FORMERR, got '$A'"
 q www.geo.test A --opt 8:00031800c00002
 expect_rcode FORMERR
@@ -446,10 +313,10 @@ e near2.geo.test A 100.65.0.0/25 "rcode=NOERROR an=198.51.100.50,203.0.113.50 tt
 e near2.geo.test A 100.64.0.0/16 "rcode=NOERROR an=192.0.2.50,198.51.100.50 ttl=30 ecs=1/16/16/100.64.0.0"
 # The nearest one down: the next nearest.
 hctl force sf down >/dev/null || bad "force sf down: exit $?"
-out=$("$PY" "$T/ans.py" -p "$PORT" --poll 192.0.2.50 --deadline 10 near.geo.test A) || bad "near: $out"
+out=$("$PY" "$ANS" -p "$PORT" --poll 192.0.2.50 --deadline 10 near.geo.test A) || bad "near: $out"
 e near.geo.test A 2001:db8:2::/48 "rcode=NOERROR an=192.0.2.50 ttl=30 ecs=2/48/48/2001:db8:2::"
 hctl force sf auto >/dev/null || bad "force sf auto: exit $?"
-out=$("$PY" "$T/ans.py" -p "$PORT" --poll 198.51.100.50 --deadline 10 near.geo.test A) || bad "near: $out"
+out=$("$PY" "$ANS" -p "$PORT" --poll 198.51.100.50 --deadline 10 near.geo.test A) || bad "near: $out"
 
 say "geo with the region's groups down: the next group, then wider regions, then the default"
 hctl force ca down >/dev/null || bad "force ca down: exit $?"

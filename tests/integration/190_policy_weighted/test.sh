@@ -11,141 +11,8 @@
 . "$LIBDIR/100_health_lib/health.sh"
 need_python
 
-# ans.py: one query, summarised as "rcode=R an=ADDR,... ttl=T,... ecs=F/SRC/SCOPE/ADDR" (the
-# A/AAAA records of the answer section, sorted); --poll SET: queries every 10 ms until the
-# answer is SET; --count N: N queries, how often each answer came ("ANSWER COUNT" lines).
-cat >"$T/ans.py" <<'PYEOF'
-import argparse, binascii, os, socket, struct, sys, time
-import dns.edns, dns.message, dns.rcode, dns.rdatatype
-
-ap = argparse.ArgumentParser()
-ap.add_argument("-p", "--port", type=int, required=True)
-ap.add_argument("-s", "--server", default="127.0.0.1")
-ap.add_argument("--tcp", action="store_true")
-ap.add_argument("--ecs", help="ADDRESS/SRCLEN: an ECS option made by dnspython")
-ap.add_argument("--rawecs", help="HEX: the ECS option's data as is (malformed ones)")
-ap.add_argument("--poll", help="ADDR,ADDR...: query until the answer is this set")
-ap.add_argument("--deadline", type=float, default=20.0)
-ap.add_argument("--mode-dir", help="with --poll: first switch the target in DIR to --mode")
-ap.add_argument("--mode")
-ap.add_argument("--count", type=int, help="send N queries, print how often each answer came")
-ap.add_argument("qname")
-ap.add_argument("qtype")
-a = ap.parse_args()
-rtype = dns.rdatatype.from_text(a.qtype)
-fam = socket.AF_INET6 if ":" in a.server else socket.AF_INET
-
-
-def make():
-    opts = []
-    if a.ecs:
-        addr, _, srclen = a.ecs.partition("/")
-        opts.append(dns.edns.ECSOption(addr, int(srclen)))
-    if a.rawecs is not None:
-        opts.append(dns.edns.GenericOption(dns.edns.ECS, binascii.unhexlify(a.rawecs)))
-    q = dns.message.make_query(a.qname, rtype, use_edns=0 if opts else False, options=opts)
-    q.flags = 0
-    return q
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise ConnectionError("connection closed")
-        b += c
-    return b
-
-
-usock = None
-
-
-def ask(q):
-    global usock
-    wire = q.to_wire()
-    if a.tcp:
-        with socket.socket(fam, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect((a.server, a.port))
-            s.sendall(struct.pack("!H", len(wire)) + wire)
-            (n,) = struct.unpack("!H", recv_exact(s, 2))
-            data = recv_exact(s, n)
-    else:
-        if usock is None:
-            usock = socket.socket(fam, socket.SOCK_DGRAM)
-            usock.connect((a.server, a.port))
-        for _ in range(3):
-            usock.send(wire)
-            usock.settimeout(2)
-            try:
-                while True:
-                    data = usock.recv(65535)
-                    if struct.unpack("!H", data[:2])[0] == q.id:
-                        break
-                break
-            except socket.timeout:
-                continue
-        else:
-            raise socket.timeout("no answer")
-    return dns.message.from_wire(data)
-
-
-def summary(r):
-    addrs, ttls = [], set()
-    for rrset in r.answer:
-        if rrset.rdtype == rtype:
-            ttls.add(rrset.ttl)
-            addrs.extend(rr.address for rr in rrset)
-    ecs = "none"
-    for o in r.options:
-        if o.otype == dns.edns.ECS:
-            w = o.to_wire()
-            f, src, scope = struct.unpack("!HBB", w[:4])
-            raw = w[4:]
-            if f == 1 and len(raw) <= 4:
-                addr = socket.inet_ntop(socket.AF_INET, raw + bytes(4 - len(raw)))
-            elif f == 2 and len(raw) <= 16:
-                addr = socket.inet_ntop(socket.AF_INET6, raw + bytes(16 - len(raw)))
-            else:
-                addr = raw.hex()
-            ecs = "%d/%d/%d/%s" % (f, src, scope, addr)
-    return (dns.rcode.to_text(r.rcode()), ",".join(sorted(addrs)),
-            ",".join(str(t) for t in sorted(ttls)), ecs)
-
-
-if a.poll is not None:
-    want = ",".join(sorted(x for x in a.poll.split(",") if x))
-    if a.mode_dir:
-        tmp = os.path.join(a.mode_dir, "mode.tmp")
-        with open(tmp, "w") as f:
-            f.write(a.mode + "\n")
-        os.rename(tmp, os.path.join(a.mode_dir, "mode"))
-    t0 = time.monotonic()
-    while True:
-        got = summary(ask(make()))[1]
-        now = time.monotonic()
-        if got == want:
-            print("%.3f" % (now - t0))
-            sys.exit(0)
-        if now - t0 > a.deadline:
-            print("still %s after %.1f s (want %s)" % (got or "-", now - t0, want))
-            sys.exit(1)
-        time.sleep(0.01)
-
-if a.count:
-    counts = {}
-    for _ in range(a.count):
-        s = summary(ask(make()))
-        key = s[1] if s[0] == "NOERROR" else "rcode:" + s[0]
-        counts[key] = counts.get(key, 0) + 1
-    for k in sorted(counts):
-        print("%s %d" % (k, counts[k]))
-    sys.exit(0)
-
-rc, addrs, ttls, ecs = summary(ask(make()))
-print("rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs))
-PYEOF
+# ans.py (beside lib.sh): one query, summarised; see its header.
+ANS=$LIBDIR/ans.py
 # expect_a [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
 expect_a() {
     tcp=
@@ -153,13 +20,13 @@ expect_a() {
         tcp=--tcp
         shift
     fi
-    A=$("$PY" "$T/ans.py" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
+    A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
     [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
 }
 
 # count NAME N: N queries for NAME A; "ANSWER COUNT" lines in $T/NAME.count.
 count() {
-    "$PY" "$T/ans.py" -p "$PORT" --count "$2" "$1" A >"$T/$1.count" 2>&1 ||
+    "$PY" "$ANS" -p "$PORT" --count "$2" "$1" A >"$T/$1.count" 2>&1 ||
         bad "ans.py --count $2 $1 failed: $(cat "$T/$1.count")"
 }
 # got NAME ANSWER: how often ANSWER (sorted, comma-separated) came in the last count of NAME.
@@ -178,7 +45,7 @@ within() {
 
 # await NAME SET: polls until NAME A answers SET (bounded; not a timing test).
 await() {
-    out=$("$PY" "$T/ans.py" -p "$PORT" --poll "$2" --deadline 20 "$1" A) || bad "$1: $out"
+    out=$("$PY" "$ANS" -p "$PORT" --poll "$2" --deadline 20 "$1" A) || bad "$1: $out"
 }
 
 # settle NAME SET: polls (bounded) until 30 answers in a row are SET: for a change that makes
@@ -265,13 +132,13 @@ k1=$(got www.w.test 192.0.2.1)
 k2=$(got www.w.test 192.0.2.2)
 [ $((k1 + k2)) = $N ] || bad "www: $((k1 + k2)) of $N answers were one record of the two: $(cat "$T/www.w.test.count")"
 within "www 192.0.2.1 (weight 3 of 4)" "$k1" $N 0.75
-A=$("$PY" "$T/ans.py" -p "$PORT" www.w.test A)
+A=$("$PY" "$ANS" -p "$PORT" www.w.test A)
 case $A in
 "rcode=NOERROR an=192.0.2."[12]" ttl=10 ecs=none") ;;
 *) bad "www: expected one record at TTL 10, got '$A'" ;;
 esac
 # Over TCP the same policy answers (one record, TTL 10).
-A=$("$PY" "$T/ans.py" -p "$PORT" --tcp www.w.test A)
+A=$("$PY" "$ANS" -p "$PORT" --tcp www.w.test A)
 case $A in
 "rcode=NOERROR an=192.0.2."[12]" ttl=10 ecs=none") ;;
 *) bad "www over TCP: expected one record at TTL 10, got '$A'" ;;
@@ -298,7 +165,7 @@ awk '{ n = split($1, x, ","); if (n != 2 || x[1] == x[2]) exit 1 }' "$T/two.w.te
 while read -r pair k; do
     within "two: $pair" "$k" 1200 0.16666667
 done <"$T/two.w.test.count"
-A=$("$PY" "$T/ans.py" -p "$PORT" --tcp two.w.test A)
+A=$("$PY" "$ANS" -p "$PORT" --tcp two.w.test A)
 case $A in
 "rcode=NOERROR an=192.0.2.1"[1-4]",192.0.2.1"[1-4]" ttl=30 ecs=none") ;;
 *) bad "two over TCP: expected 2 records at TTL 30, got '$A'" ;;
