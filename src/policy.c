@@ -43,6 +43,8 @@ struct policy {
     uint64_t cand;          /* their bits */
     uint64_t up;            /* of them, the healthy ones */
     uint64_t fallback;      /* every candidate down: these */
+    bool varies;            /* the answer depends on the client or on chance */
+    uint64_t now;           /* when !varies: the answer, fallback applied */
     uint32_t root;
     struct pnode *nodes;
     uint32_t *kid;
@@ -252,7 +254,7 @@ static uint64_t eval(const policy_t *p, uint32_t n, const geo_loc_t *loc, uint64
 
 void policy_pick(const policy_t *p, const geo_loc_t *loc, uint64_t *rng, policy_pick_t *out)
 {
-    uint64_t m = eval(p, p->root, loc, rng);
+    uint64_t m = p->varies ? eval(p, p->root, loc, rng) : p->now;
     out->mask = m ? m : p->fallback;
     out->ttl = p->ttl;
     out->rec = p->rec;
@@ -426,6 +428,8 @@ static bool compile(struct build *b, const zoneset_t *zs)
     }
     p->root = cp->root;
     settle(p, p->root);
+    p->varies = p->nodes[p->root].dynamic;
+    p->now = p->varies || !p->nodes[p->root].mask ? p->fallback : p->nodes[p->root].mask;
     return true;
 }
 
@@ -502,10 +506,8 @@ void overlay_info(const overlay_t *ov, size_t i, policy_info_t *out)
                            .ttl = p->ttl,
                            .all_down = !(p->up & p->cand),
                            /* Every candidate down: the fallback, whatever the rules. */
-                           .varies = (p->up & p->cand) && p->nodes[p->root].dynamic,
-                           .serving = (p->up & p->cand) && p->nodes[p->root].mask
-                                          ? p->nodes[p->root].mask
-                                          : p->fallback,
+                           .varies = (p->up & p->cand) && p->varies,
+                           .serving = (p->up & p->cand) ? p->now : p->fallback,
                            .nrec = p->rs->count,
                            .rec = p->rec,
                            .located = p->located};
