@@ -650,6 +650,14 @@ static bool ck_tls_verify(struct cctx *cx, const char *key, json_t *v)
     return true;
 }
 
+static bool ck_reuse_connection(struct cctx *cx, const char *key, json_t *v)
+{
+    if (!json_is_boolean(v))
+        return cerr(cx, key, "must be true or false");
+    cx->s->reuse_connection = json_is_true(v);
+    return true;
+}
+
 static bool ck_tls_ca(struct cctx *cx, const char *key, json_t *v)
 {
     const char *s;
@@ -761,6 +769,7 @@ static const struct ckey {
     {"host", ck_host, IN_BOTH, KB_WEB},
     {"expect", ck_expect, IN_BOTH, KB_WEB},
     {"body", ck_body, IN_BOTH, KB_WEB},
+    {"reuse_connection", ck_reuse_connection, IN_BOTH, KB_WEB},
     {"tls_verify", ck_tls_verify, IN_BOTH, KB(HEALTH_HTTPS)},
     {"tls_ca", ck_tls_ca, IN_BOTH, KB(HEALTH_HTTPS)},
     {"query", ck_query, IN_BOTH, KB(HEALTH_DNS)},
@@ -818,6 +827,9 @@ static bool parse_check(struct ctx *x, const char *where, json_t *obj, bool is_t
     }
     s->kind = (enum health_kind)-1;
     s->tls_verify = true;
+    /* Keep-alive by default, as Envoy's HTTP health checker does: a probe on an open
+     * connection costs the target and us a request, not a TCP (and TLS) handshake. */
+    s->reuse_connection = true;
     s->interval_ms = CONF_DEFAULT_INTERVAL_MS;
     s->rise = CONF_DEFAULT_RISE;
     s->fall = CONF_DEFAULT_FALL;
@@ -903,6 +915,8 @@ static bool parse_check(struct ctx *x, const char *where, json_t *obj, bool is_t
     }
     if (s->kind != HEALTH_HTTPS)
         s->tls_verify = false;
+    if (s->kind != HEALTH_HTTP && s->kind != HEALTH_HTTPS)
+        s->reuse_connection = false;
     *port = cx.port;
     if (!is_template)
         set_addr(s, s->target, cx.port);

@@ -89,6 +89,9 @@ typedef struct health_spec {
     size_t nexpect;
     bool tls_verify; /* https: verify the certificate chain and name */
     char *tls_ca;    /* https: CA file to verify against, NULL = the system store */
+    /* http/https: keep the connection open between runs (HTTP/1.1 keep-alive, one idle
+     * connection per check); false: a new connection and HTTP/1.0 "Connection: close" per run */
+    bool reuse_connection;
     /* dns */
     char *dns_name; /* presentation form */
     uint16_t dns_type;

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "health_probe.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +49,11 @@ struct cmd {
  * many distinct durations we fall back to plain timeouts. */
 #define COMMON_MAX 64
 
+/* Descriptors left to everything but kept probe connections: DNS clients over TCP
+ * (tcp_max_connections, 512 by default), listeners, the control socket, zone files being read
+ * and the probes in flight. Below twice this, half the limit is left instead. */
+#define FD_RESERVE 2048
+
 struct health_engine {
     /* main side */
     struct event_base *main;
@@ -76,6 +83,9 @@ struct health_engine {
     size_t nprobes, capprobes;
     uint64_t rng;
     void *tls;
+    size_t nkept;     /* kept connections held by the probes */
+    size_t kept_max;  /* their budget (RLIMIT_NOFILE less FD_RESERVE) */
+    bool kept_warned; /* the budget was reached once (logged once) */
     struct {
         unsigned ms;
         const struct timeval *tv;
@@ -112,6 +122,28 @@ uint32_t health_probe_random(health_probe_t *p)
     x ^= x >> 27;
     p->eng->rng = x;
     return (uint32_t)((x * 2685821657736338717ull) >> 32);
+}
+
+bool health_probe_keep_acquire(health_probe_t *p)
+{
+    health_engine_t *e = p->eng;
+    if (e->nkept >= e->kept_max) {
+        if (!e->kept_warned) {
+            e->kept_warned = true;
+            log_warnx("health: %zu kept connections reached (the open file limit); further "
+                      "checks reconnect every run",
+                      e->kept_max);
+        }
+        return false;
+    }
+    e->nkept++;
+    return true;
+}
+
+void health_probe_keep_release(health_probe_t *p)
+{
+    assert(p->eng->nkept > 0);
+    p->eng->nkept--;
 }
 
 void **health_probe_tls_slot(health_probe_t *p)
@@ -279,6 +311,8 @@ static void probe_free(health_probe_t *p)
 {
     if (p->running)
         p->ops->cancel(p);
+    if (p->keep && p->ops->drop)
+        p->ops->drop(p);
     if (p->timer)
         event_free(p->timer);
     if (p->deadline)
@@ -437,9 +471,29 @@ health_engine_t *health_engine_new(struct event_base *main,
     return e;
 }
 
+/* The budget of kept connections. Raises the soft open-file limit to the hard one first: with
+ * connection reuse each HTTP check holds a descriptor between runs, and systemd's default soft
+ * limit (1024) would otherwise cap a server at about a thousand checks with EMFILE failures
+ * (false downs) past it. Nothing here uses select(), so a high limit costs nothing. */
+static size_t kept_budget(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    /* RLIM_INFINITY and the kernel's own ceiling (fs.nr_open, 1M by default) alike. */
+    rlim_t n = rl.rlim_cur > (1u << 20) ? (1u << 20) : rl.rlim_cur;
+    return n >= 2 * FD_RESERVE ? (size_t)(n - FD_RESERVE) : (size_t)(n / 2);
+}
+
 bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err)
 {
     e->idle = idle;
+    e->kept_max = kept_budget();
     e->base = event_base_new();
     if (!e->base) {
         err_set(err, "health: cannot create the event base");

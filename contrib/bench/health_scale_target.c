@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* health_scale_target.c: the endpoints for contrib/bench/health_scale.sh. One epoll thread
- * listens on PORT at every ADDR given; each connection gets a fixed "HTTP/1.0 200 OK" once its
- * request has arrived (or nothing, for a plain TCP connect check) and is closed when the
- * client closes or resets it. Cheap on purpose: the benchmark measures hadnsd, not this.
+ * listens on PORT at every ADDR given; each request that arrives gets a fixed 200 (nothing is
+ * sent for a plain TCP connect check) and the connection is closed when the client closes or
+ * resets it. An HTTP/1.1 request (hadnsd's "reuse_connection", the default) gets an HTTP/1.1
+ * answer, so the client may keep the connection for its next request, as nginx or any
+ * keep-alive server lets it; an HTTP/1.0 one ("Connection: close") an HTTP/1.0 answer. Cheap on
+ * purpose: the benchmark measures hadnsd, not this.
  *
  *   health_scale_target PORT ADDR...     (PORT 0: a free port, the same for every ADDR)
  *
@@ -12,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +23,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const char RESP[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
-                           "Content-Length: 11\r\n\r\nstatus: ok\n";
+static const char RESP10[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: 11\r\n\r\nstatus: ok\n";
+static const char RESP11[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: 11\r\n\r\nstatus: ok\n";
 
 #define MAXL 1024
 
@@ -81,8 +87,12 @@ int main(int argc, char **argv)
             int c = (int)evs[k].data.u64;
             ssize_t r = read(c, buf, sizeof(buf));
             if (r > 0) {
-                /* A request (one read holds it): answer; the client closes. */
-                ssize_t w = write(c, RESP, sizeof(RESP) - 1);
+                /* A request (one read holds it): answer; the client closes, or sends its
+                 * next request on this connection. */
+                bool v11 = memmem(buf, (size_t)r, " HTTP/1.1\r\n", 11) &&
+                           !memmem(buf, (size_t)r, "Connection: close", 17);
+                ssize_t w = v11 ? write(c, RESP11, sizeof(RESP11) - 1)
+                                : write(c, RESP10, sizeof(RESP10) - 1);
                 (void)w;
                 if (!(evs[k].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                     continue;

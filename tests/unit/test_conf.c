@@ -417,3 +417,35 @@ Test(conf, error_names_the_first_bad_key_only)
     /* The first error wins (err_set keeps it): the message is about listen, not workers. */
     expect_error("{\"listen\": 5, \"workers\": 1000, " MIN_ZONES "}", "listen: ");
 }
+
+Test(conf, reuse_connection)
+{
+    /* http(s) checks and templates reuse their connection unless told not to; the key means
+     * nothing to (and is refused for) other types, whose specs say false. */
+    char msg[512];
+    cfg_t *c = load_json(
+        "{" MIN_LISTEN ", \"zones\": [{\"name\": \"a.\", \"file\": \"a.zone\"}], \"checks\": ["
+        "{\"name\": \"d\", \"type\": \"http\", \"target\": \"192.0.2.1\"},"
+        "{\"name\": \"off\", \"type\": \"https\", \"target\": \"192.0.2.1\","
+        " \"reuse_connection\": false},"
+        "{\"name\": \"on\", \"url\": \"http://192.0.2.1/\", \"reuse_connection\": true},"
+        "{\"name\": \"t\", \"type\": \"tcp\", \"target\": \"192.0.2.1\", \"port\": 1}],"
+        "\"check_templates\": [{\"name\": \"w\", \"zone\": \"a.\", \"owner\": \"@\","
+        " \"type\": \"A\", \"check\": {\"type\": \"http\", \"reuse_connection\": false}}]}",
+        msg);
+    cr_assert_not_null(c, "%s", msg);
+    cr_assert_eq(c->nchecks, 4);
+    cr_assert(c->checks[0].reuse_connection, "the default");
+    cr_assert_not(c->checks[1].reuse_connection);
+    cr_assert(c->checks[2].reuse_connection);
+    cr_assert_not(c->checks[3].reuse_connection, "not an HTTP check");
+    cr_assert_eq(c->ntemplates, 1);
+    cr_assert_not(c->templates[0].check.reuse_connection);
+    conf_free(c);
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"checks\": [{\"name\": \"c\", \"type\": "
+                 "\"http\", \"target\": \"192.0.2.1\", \"reuse_connection\": 1}]}",
+                 "checks[0].reuse_connection: must be true or false");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"checks\": [{\"name\": \"c\", \"type\": "
+                 "\"tcp\", \"target\": \"192.0.2.1\", \"port\": 1, \"reuse_connection\": false}]}",
+                 "checks[0].reuse_connection: only for http and https checks, this one is tcp");
+}

@@ -84,6 +84,9 @@ refused initial "\"checks\": [ { $CHK, \"initial\": \"unknown\" } ]" 'checks[0].
 say "keys that do not fit the type"
 refused tcpbody '"checks": [ { "name": "c", "type": "tcp", "target": "192.0.2.1", "port": 1, "body": "x" } ]' 'checks[0].body: only for http and https checks, this one is tcp'
 refused httpverify "\"checks\": [ { $CHK, \"tls_verify\": false } ]" 'checks[0].tls_verify: only for https checks, this one is http'
+refused tcpreuse '"checks": [ { "name": "c", "type": "tcp", "target": "192.0.2.1", "port": 1, "reuse_connection": true } ]' 'checks[0].reuse_connection: only for http and https checks, this one is tcp'
+refused reusestr "\"checks\": [ { $CHK, \"reuse_connection\": \"yes\" } ]" 'checks[0].reuse_connection: must be true or false'
+refused treuse "\"check_templates\": [ { $TPL, \"check\": { \"type\": \"dns\", \"query\": \"tmpl.test\", \"reuse_connection\": false } } ]" 'check_templates[0].check.reuse_connection: only for http and https checks, this one is dns'
 refused expect "\"checks\": [ { $CHK, \"expect\": [200, 700] } ]" 'checks[0].expect[1]: must be an HTTP status code from 100 to 599'
 refused expect0 "\"checks\": [ { $CHK, \"expect\": [] } ]" 'checks[0].expect: must be an array of 1 to 32 HTTP status codes'
 refused verifystr '"checks": [ { "name": "c", "type": "https", "target": "192.0.2.1", "tls_verify": "no" } ]' 'checks[0].tls_verify: must be true or false'
@@ -140,7 +143,8 @@ config good "\"control\": { \"socket\": \"run/ctl.sock\", \"mode\": \"0660\" },
           \"body\": \"ok\", \"tls_verify\": false, \"interval\": 5, \"timeout\": 2, \"rise\": 2,
           \"fall\": 3, \"initial\": \"down\" },
         { \"name\": \"web2\", \"url\": \"https://[2001:db8::10]:8443/healthz\" },
-        { \"name\": \"web3\", \"url\": \"http://www.tmpl.test/\", \"target\": \"192.0.2.11\" },
+        { \"name\": \"web3\", \"url\": \"http://www.tmpl.test/\", \"target\": \"192.0.2.11\",
+          \"reuse_connection\": false },
         { \"name\": \"web4\", \"type\": \"https\", \"target\": \"192.0.2.12\", \"tls_ca\": \"ca.pem\" },
         { \"name\": \"smtp\", \"type\": \"tcp\", \"target\": \"2001:db8::25\", \"port\": 25 },
         { \"name\": \"ns\", \"type\": \"dns\", \"target\": \"192.0.2.53\", \"query\": \"tmpl.test\",
@@ -148,7 +152,8 @@ config good "\"control\": { \"socket\": \"run/ctl.sock\", \"mode\": \"0660\" },
     ],
     \"check_templates\": [
         { \"name\": \"web\", \"zone\": \"tmpl.test.\", \"owner\": \"www\", \"type\": \"A\",
-          \"check\": { \"type\": \"http\", \"port\": 80, \"path\": \"/healthz\", \"rise\": 1 } },
+          \"check\": { \"type\": \"http\", \"port\": 80, \"path\": \"/healthz\", \"rise\": 1,
+                     \"reuse_connection\": true } },
         { \"name\": \"apex\", \"zone\": \"tmpl.test\", \"owner\": \"@\", \"type\": \"aaaa\",
           \"check\": { \"url\": \"https://tmpl.test/\" } }
     ]"
