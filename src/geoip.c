@@ -386,6 +386,25 @@ _Static_assert((GEOIP_CACHE_RECORDS & (GEOIP_CACHE_RECORDS - 1)) == 0,
 #define CACHE_V4_BITS 24
 #define CACHE_V6_BITS 48
 
+/* A miss: the lookup, kept in slot s when it holds for the whole /24 or /48. Out of line, so
+ * that the hit path stays a small leaf function. */
+static __attribute__((noinline)) const geo_loc_t *
+cache_miss(const geoip_t *g, geoip_cache_t *c, geoip_cache_entry_t *s, uint64_t key, int family,
+           const uint8_t *addr, geo_loc_t *scratch)
+{
+    c->misses++;
+    if (lookup(g, c, family, addr, scratch) != MMDB_SUCCESS)
+        return scratch;
+    /* Only a network at least as wide as the key is the same for every address under it;
+     * a narrower one (a /25 inside the /24) would answer its neighbours wrongly. */
+    if (scratch->prefix <= (family == 4 ? CACHE_V4_BITS : CACHE_V6_BITS)) {
+        s->gen = g->gen;
+        s->key = key;
+        s->loc = *scratch;
+    }
+    return scratch;
+}
+
 const geo_loc_t *geoip_lookup_cached(const geoip_t *g, geoip_cache_t *c, int family,
                                      const uint8_t *addr, geo_loc_t *scratch)
 {
@@ -412,15 +431,5 @@ const geo_loc_t *geoip_lookup_cached(const geoip_t *g, geoip_cache_t *c, int fam
         c->hits++;
         return &s->loc;
     }
-    c->misses++;
-    if (lookup(g, c, family, addr, scratch) != MMDB_SUCCESS)
-        return scratch;
-    /* Only a network at least as wide as the key is the same for every address under it;
-     * a narrower one (a /25 inside the /24) would answer its neighbours wrongly. */
-    if (scratch->prefix <= (family == 4 ? CACHE_V4_BITS : CACHE_V6_BITS)) {
-        s->gen = g->gen;
-        s->key = key;
-        s->loc = *scratch;
-    }
-    return scratch;
+    return cache_miss(g, c, s, key, family, addr, scratch);
 }
