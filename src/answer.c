@@ -10,10 +10,6 @@
 /* RFC 1034 §3.6.2 leaves chain length to the server; 8 in-zone hops is more than any sane zone
  * needs (NSD and Knot stop at similar depths) and bounds the work a looped zone can cause. */
 #define MAX_CHAIN 8
-/* Distinct target nodes whose addresses go into the additional section. An NS set of 13 plus a
- * few MX or SRV targets fits; past that the remaining targets are left out, as RFC 2181 §9
- * allows for additional data. */
-#define MAX_ADDITIONAL 32
 
 /* One response under construction. */
 struct resp {
@@ -22,17 +18,15 @@ struct resp {
     const snapshot_t *snap;
     const struct sockaddr *src;
     const zone_t *zone;
-    /* The client's location, looked up once, when a policy first needs it. */
+    /* The client's location, looked up once, when a policy first needs it (NULL: unknown). */
     bool located;
-    bool have_loc;
-    geo_loc_t loc;
+    const geo_loc_t *loc;
     uint8_t scope; /* RFC 7871 SCOPE PREFIX-LENGTH of the answer */
     uint16_t flags;
     unsigned rcode;
     uint16_t an, ns, ar;
     bool full; /* the answer or authority did not fit: TC set, nothing more is added */
-    unsigned nadd;
-    const znode_t *added[MAX_ADDITIONAL];
+    unsigned nadd; /* of ctx->added */
 };
 
 /* RFC 3597 §4: only the RFC 1035 types may have names in their rdata compressed. Returns how
@@ -128,7 +122,7 @@ static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
 static const geo_loc_t *locate(struct resp *r)
 {
     if (r->located)
-        return r->have_loc ? &r->loc : NULL;
+        return r->loc;
     r->located = true;
     const geoip_t *g = r->snap->geoip;
     if (!g)
@@ -149,8 +143,7 @@ static const geo_loc_t *locate(struct resp *r)
     }
     if (!addr)
         return NULL;
-    geoip_lookup_cached(g, r->ctx->geo_cache, family, addr, &r->loc);
-    r->have_loc = true;
+    r->loc = geoip_lookup_cached(g, r->ctx->geo_cache, family, addr, &r->ctx->geo_scratch);
     /* The answer holds for every client in the database network the address fell in; with
      * SOURCE 0 (the resolver keeps its clients private) the answer is for everyone. */
     if (ecs) {
@@ -158,9 +151,9 @@ static const geo_loc_t *locate(struct resp *r)
          * own (IPv6) bits. */
         static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         bool v4m = family == 6 && !memcmp(addr, mapped, sizeof(mapped));
-        r->scope = (uint8_t)(r->loc.prefix + (v4m ? 96 : 0));
+        r->scope = (uint8_t)(r->loc->prefix + (v4m ? 96 : 0));
     }
-    return &r->loc;
+    return r->loc;
 }
 
 /* A policy's RRset: the records it picks for this client, with the policy's TTL. */
@@ -175,15 +168,12 @@ static bool put_dynamic(struct resp *r, const uint8_t *owner, size_t olen, const
     size_t mark = r->p->len;
     uint16_t optr = known_ptr(r, owner);
     uint16_t n = 0;
-    for (unsigned i = 0; i < rs->count; i++) {
-        if (!(pick.mask >> i & 1))
-            continue;
-        const uint8_t *rd = pick.rec[i];
+    for (uint64_t m = pick.mask; m; m &= m - 1, n++) {
+        const uint8_t *rd = pick.rec[__builtin_ctzll(m)];
         if (!put_rr(r->p, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd))) {
             pkt_rewind(r->p, mark);
             return false;
         }
-        n++;
     }
     *count = (uint16_t)(*count + n);
     return true;
@@ -232,12 +222,12 @@ static void add_addresses(struct resp *r, const znode_t *t, bool required)
     if (r->full)
         return;
     for (unsigned i = 0; i < r->nadd; i++) {
-        if (r->added[i] == t)
+        if (r->ctx->added[i] == t)
             return;
     }
-    if (r->nadd == MAX_ADDITIONAL)
+    if (r->nadd == ANSWER_MAX_ADDITIONAL)
         return;
-    r->added[r->nadd++] = t;
+    r->ctx->added[r->nadd++] = t;
     size_t mark = r->p->len;
     uint16_t ar = r->ar;
     static const uint16_t types[] = {T_A, T_AAAA};
@@ -352,8 +342,14 @@ static void resolve(struct resp *r)
     query_t *q = &r->ctx->q;
     const zone_t *z = r->zone;
     uint8_t names[MAX_CHAIN][DNAME_MAXLEN];
-    struct cur cur = {.name = q->qname, .len = q->qname_len, .nl = q->qname_labels,
-                      .off = q->label_off, .hash = q->qhash};
+    /* Field by field: an initializer would zero the 640 bytes of toff and thash, which only a
+     * CNAME hop (retarget) fills and reads, on every query. */
+    struct cur cur;
+    cur.name = q->qname;
+    cur.len = q->qname_len;
+    cur.nl = q->qname_labels;
+    cur.off = q->label_off;
+    cur.hash = q->qhash;
     uint16_t qtype = q->qtype;
 
     for (unsigned hop = 0;; hop++) {

@@ -22,13 +22,22 @@ typedef struct answer_opts {
     uint16_t nsid_len;
 } answer_opts_t;
 
-/* Per-worker scratch: the parsed query and the packet writer, reset by every call; the
- * worker's random state (weighted answers) and GeoIP cache, which persist. */
+/* Distinct target nodes whose addresses go into the additional section. An NS set of 13 plus a
+ * few MX or SRV targets fits; past that the remaining targets are left out, as RFC 2181 §9
+ * allows for additional data. */
+#define ANSWER_MAX_ADDITIONAL 32
+
+/* Per-worker scratch: the parsed query, the packet writer and the nodes already in the
+ * additional section, reset by every call (kept here, not in the response under construction,
+ * so that starting a response zeroes a few words, not this array); the worker's random state
+ * (weighted answers) and GeoIP cache, which persist. */
 typedef struct answer_ctx {
     query_t q;
     pkt_t pkt;
     uint64_t rng;             /* xorshift state; 0 = seed on first use */
     geoip_cache_t *geo_cache; /* NULL = look every client up in the database */
+    geo_loc_t geo_scratch;    /* a location that did not come from the cache */
+    const znode_t *added[ANSWER_MAX_ADDITIONAL];
 } answer_ctx_t;
 
 /* Largest response we ever build: TCP's 16-bit length prefix bounds it. */

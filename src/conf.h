@@ -11,6 +11,7 @@
 
 #include "compiler.h"
 #include "err.h"
+#include "geoip.h"
 #include "health.h"
 #include "log.h"
 
@@ -58,10 +59,8 @@ enum cfg_rule_kind {
 };
 
 /* Geo map keys, from the least to the most specific. */
-enum cfg_geo_level { GEO_CONTINENT, GEO_COUNTRY, GEO_SUBDIVISION };
-
 typedef struct cfg_geo_key {
-    uint8_t level;  /* enum cfg_geo_level */
+    uint8_t level;  /* enum geo_level (geoip.h) */
     char code[8];   /* "EU"; "DE"; "US-CA" (country, '-', subdivision) */
 } cfg_geo_key_t;
 

@@ -138,6 +138,7 @@ static int read_entry(MMDB_entry_s *e, geo_loc_t *out)
         out->lat = lat;
         out->lon = lon;
     }
+    geo_loc_regions(out);
     return MMDB_SUCCESS;
 fail:
     memset(out->continent, 0, sizeof(out->continent));
@@ -153,8 +154,35 @@ static bool is_v4_mapped(const uint8_t *a)
     return memcmp(a, prefix, sizeof(prefix)) == 0;
 }
 
-/* The lookup proper; returns an MMDB status (success for "not found" too). */
-static int lookup(const geoip_t *g, int family, const uint8_t *addr, geo_loc_t *out)
+/* A data record's decoded fields from the cache c (NULL: none), else read and kept there.
+ * Many networks share one record (every network of a city points at the city's), so after the
+ * tree walk this spares the decoding, most of a lookup's cost. */
+static int read_entry_cached(const geoip_t *g, geoip_cache_t *c, MMDB_entry_s *e,
+                             geo_loc_t *out)
+{
+    if (!c)
+        return read_entry(e, out);
+    uint64_t h = ((uint64_t)e->offset * UINT64_C(0x9E3779B97F4A7C15)) >> 32;
+    geoip_record_entry_t *s = &c->record[h & (GEOIP_CACHE_RECORDS - 1)];
+    uint8_t prefix = out->prefix;
+    if (s->gen == g->gen && s->offset == e->offset) {
+        *out = s->loc;
+        out->prefix = prefix;
+        return MMDB_SUCCESS;
+    }
+    int st = read_entry(e, out);
+    if (st == MMDB_SUCCESS) {
+        s->gen = g->gen;
+        s->offset = e->offset;
+        s->loc = *out;
+    }
+    return st;
+}
+
+/* The lookup proper, with c's record cache (c may be NULL); returns an MMDB status (success for
+ * "not found" too). */
+static int lookup(const geoip_t *g, geoip_cache_t *c, int family, const uint8_t *addr,
+                  geo_loc_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (family == 6 && is_v4_mapped(addr)) {
@@ -200,12 +228,12 @@ static int lookup(const geoip_t *g, int family, const uint8_t *addr, geo_loc_t *
     out->prefix = (uint8_t)(prefix < 0 ? 0 : prefix > bits ? bits : prefix);
     if (!r.found_entry)
         return MMDB_SUCCESS;
-    return read_entry(&r.entry, out);
+    return read_entry_cached(g, c, &r.entry, out);
 }
 
 bool geoip_lookup(const geoip_t *g, int family, const uint8_t *addr, geo_loc_t *out)
 {
-    return lookup(g, family, addr, out) == MMDB_SUCCESS;
+    return lookup(g, NULL, family, addr, out) == MMDB_SUCCESS;
 }
 
 /* Reads every search node once, in file order: no record may point at the root, past the
@@ -296,7 +324,7 @@ geoip_t *geoip_open(const char *path, hadns_err_t *err)
         if (inet_pton(family == 4 ? AF_INET : AF_INET6, PROBES[i], a) != 1)
             abort(); /* the table above is wrong */
         geo_loc_t loc;
-        rc = lookup(g, family, a, &loc);
+        rc = lookup(g, NULL, family, a, &loc);
         if (rc != MMDB_SUCCESS) {
             err_set(err, "%s: corrupt GeoIP database: lookup of %s: %s", path, PROBES[i],
                     MMDB_strerror(rc));
@@ -349,6 +377,8 @@ uint64_t geoip_generation(const geoip_t *g)
 
 _Static_assert((GEOIP_CACHE_SLOTS & (GEOIP_CACHE_SLOTS - 1)) == 0,
                "GEOIP_CACHE_SLOTS must be a power of two (slot = hash & mask)");
+_Static_assert((GEOIP_CACHE_RECORDS & (GEOIP_CACHE_RECORDS - 1)) == 0,
+               "GEOIP_CACHE_RECORDS must be a power of two (slot = hash & mask)");
 
 /* /24 for IPv4 and /48 for IPv6: the widths RFC 7871 §11.1 recommends a client send, so one
  * resolver's queries share a slot, and networks are rarely split finer than this in GeoIP
@@ -356,45 +386,50 @@ _Static_assert((GEOIP_CACHE_SLOTS & (GEOIP_CACHE_SLOTS - 1)) == 0,
 #define CACHE_V4_BITS 24
 #define CACHE_V6_BITS 48
 
-bool geoip_lookup_cached(const geoip_t *g, geoip_cache_t *c, int family, const uint8_t *addr,
-                         geo_loc_t *out)
+/* A miss: the lookup, kept in slot s when it holds for the whole /24 or /48. Out of line, so
+ * that the hit path stays a small leaf function. */
+static __attribute__((noinline)) const geo_loc_t *
+cache_miss(const geoip_t *g, geoip_cache_t *c, geoip_cache_entry_t *s, uint64_t key, int family,
+           const uint8_t *addr, geo_loc_t *scratch)
 {
-    if (!c)
-        return geoip_lookup(g, family, addr, out);
+    c->misses++;
+    if (lookup(g, c, family, addr, scratch) != MMDB_SUCCESS)
+        return scratch;
+    /* Only a network at least as wide as the key is the same for every address under it;
+     * a narrower one (a /25 inside the /24) would answer its neighbours wrongly. */
+    if (scratch->prefix <= (family == 4 ? CACHE_V4_BITS : CACHE_V6_BITS)) {
+        s->gen = g->gen;
+        s->key = key;
+        s->loc = *scratch;
+    }
+    return scratch;
+}
+
+const geo_loc_t *geoip_lookup_cached(const geoip_t *g, geoip_cache_t *c, int family,
+                                     const uint8_t *addr, geo_loc_t *scratch)
+{
+    if (!c || (family != 4 && family != 6)) {
+        geoip_lookup(g, family, addr, scratch);
+        return scratch;
+    }
     if (family == 6 && is_v4_mapped(addr)) {
         family = 4;
         addr += 12;
     }
-    if (family != 4 && family != 6)
-        return geoip_lookup(g, family, addr, out);
-
-    uint8_t key[6] = {0};
-    size_t klen = family == 4 ? CACHE_V4_BITS / 8 : CACHE_V6_BITS / 8;
-    memcpy(key, addr, klen);
-    uint64_t k = (uint64_t)family;
-    for (size_t i = 0; i < klen; i++)
-        k = k << 8 | key[i];
+    /* The key: the family above the /24's or the /48's bytes (never 0). */
+    uint64_t key = (uint64_t)family << 48;
+    if (family == 4)
+        key |= (uint64_t)addr[0] << 16 | (uint64_t)addr[1] << 8 | addr[2];
+    else
+        for (int i = 0; i < CACHE_V6_BITS / 8; i++)
+            key |= (uint64_t)addr[i] << (40 - 8 * i);
     /* Fibonacci hashing: the multiply spreads neighbouring /24s over the table; the top bits
      * are the well-mixed ones. */
-    uint64_t h = (k * UINT64_C(0x9E3779B97F4A7C15)) >> 32;
+    uint64_t h = (key * UINT64_C(0x9E3779B97F4A7C15)) >> 32;
     geoip_cache_entry_t *s = &c->slot[h & (GEOIP_CACHE_SLOTS - 1)];
-
-    uint64_t gen = g->gen;
-    if (s->gen == gen && s->family == family && memcmp(s->key, key, sizeof(key)) == 0) {
+    if (s->gen == g->gen && s->key == key) {
         c->hits++;
-        *out = s->loc;
-        return true;
+        return &s->loc;
     }
-    c->misses++;
-    if (!geoip_lookup(g, family, addr, out))
-        return false;
-    /* Only a network at least as wide as the key is the same for every address under it;
-     * a narrower one (a /25 inside the /24) would answer its neighbours wrongly. */
-    if (out->prefix <= (family == 4 ? CACHE_V4_BITS : CACHE_V6_BITS)) {
-        s->gen = gen;
-        s->family = (uint8_t)family;
-        memcpy(s->key, key, sizeof(key));
-        s->loc = *out;
-    }
-    return true;
+    return cache_miss(g, c, s, key, family, addr, scratch);
 }

@@ -23,13 +23,25 @@ struct pnode {
     uint8_t kind;    /* enum cfg_rule_kind */
     bool dynamic;    /* the result depends on the client or on chance: walk it per query */
     bool has_default;
+    bool flat;       /* WEIGHTED or GEO whose members are all static: see nlive */
     uint16_t nkids;
     uint16_t count;  /* cap or how many to pick */
-    uint32_t kids;   /* first member in p->kid (and p->weight for WEIGHTED) */
+    uint32_t kids;   /* first member in p->kid (and p->weight, p->live, p->lw) */
     uint32_t keys;   /* GEO: first key in p->key; nkids - has_default keys */
-    uint64_t mask;   /* static rules: the records they answer with now; CANDIDATE: when up */
+    uint16_t nlive;  /* flat WEIGHTED: members listed in p->live and p->lw from kids on;
+                      * flat GEO: keys with records now, from keys on (each with its mask) */
+    uint32_t total;  /* flat WEIGHTED: their weights' sum */
+    uint64_t mask;   /* static rules: the records they answer with now; CANDIDATE: when up;
+                      * flat GEO: the default's records (0: none) */
     bool has_loc;
     double x, y, z; /* the location as a unit vector, for "nearest" */
+};
+
+/* A geo key, compiled: the region it names as a geo_region(), compared with the client's. */
+struct pkey {
+    uint64_t region;
+    uint64_t mask; /* flat GEO: the member's records now */
+    uint8_t level; /* enum geo_level */
 };
 
 struct policy {
@@ -49,7 +61,9 @@ struct policy {
     struct pnode *nodes;
     uint32_t *kid;
     uint32_t *weight;
-    cfg_geo_key_t *key;
+    uint64_t *live; /* flat WEIGHTED: the healthy members' records ... */
+    uint32_t *lw;   /* ... and weights */
+    struct pkey *key; /* GEO: per node, the most specific level first */
     const uint8_t *rec[CONF_POLICY_MAX_CANDIDATES];
 };
 
@@ -97,13 +111,21 @@ static inline uint64_t next_rand(uint64_t *s)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* A number below n (n > 0), by the high half of a 64 x 32-bit product: one multiply instead
+ * of a division; its bias, at most n / 2^64, is far below anything a weight can express. */
+static inline uint32_t rand_below(uint64_t *rng, uint32_t n)
+{
+    __extension__ typedef unsigned __int128 u128;
+    return (uint32_t)(((u128)next_rand(rng) * n) >> 64);
+}
+
 /* Keeps n of the set bits of m, chosen uniformly. */
 static uint64_t keep_random(uint64_t m, unsigned n, uint64_t *rng)
 {
     uint64_t out = 0;
     unsigned have = (unsigned)__builtin_popcountll(m);
     while (n-- && have) {
-        unsigned k = (unsigned)(next_rand(rng) % have);
+        unsigned k = rand_below(rng, have);
         uint64_t b = m;
         while (k--)
             b &= b - 1;
@@ -115,79 +137,119 @@ static uint64_t keep_random(uint64_t m, unsigned n, uint64_t *rng)
     return out;
 }
 
-static bool geo_match(const cfg_geo_key_t *k, const geo_loc_t *loc)
-{
-    switch (k->level) {
-    case GEO_CONTINENT:
-        return k->code[0] == loc->continent[0] && k->code[1] == loc->continent[1];
-    case GEO_COUNTRY:
-        return k->code[0] == loc->country[0] && k->code[1] == loc->country[1];
-    default:
-        return k->code[0] == loc->country[0] && k->code[1] == loc->country[1] &&
-               !strcmp(k->code + 3, loc->subdivision);
-    }
-}
-
 static uint64_t eval(const policy_t *p, uint32_t n, const geo_loc_t *loc, uint64_t *rng);
 
+/* A flat geo rule: the first key of the client's regions whose member has records, else the
+ * default. */
+static inline uint64_t geo_flat(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc)
+{
+    for (unsigned i = 0; loc && i < nd->nlive; i++) {
+        const struct pkey *k = &p->key[nd->keys + i];
+        if (k->region == loc->region[k->level])
+            return k->mask;
+    }
+    return nd->mask;
+}
+
+/* The records of the member in kid slot i: a static member's are ready. */
+static inline uint64_t member(const policy_t *p, uint32_t i, const geo_loc_t *loc,
+                              uint64_t *rng)
+{
+    const struct pnode *m = &p->nodes[p->kid[i]];
+    return m->dynamic ? eval(p, p->kid[i], loc, rng) : m->mask;
+}
+
 /* geo: the client's most specific region first, then wider ones, then the default (Route 53's
- * geolocation order); the first that has a healthy candidate answers. */
+ * geolocation order); the first that has a healthy candidate answers. The keys are sorted most
+ * specific first, so this is one pass of integer compares. */
 static uint64_t eval_geo(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
                          uint64_t *rng)
 {
+    if (nd->flat)
+        return geo_flat(p, nd, loc);
     unsigned nkeys = nd->nkids - nd->has_default;
-    if (loc && loc->country[0] | loc->continent[0]) {
-        for (int level = GEO_SUBDIVISION; level >= GEO_CONTINENT; level--) {
-            for (unsigned i = 0; i < nkeys; i++) {
-                const cfg_geo_key_t *k = &p->key[nd->keys + i];
-                if (k->level == level && geo_match(k, loc)) {
-                    uint64_t m = eval(p, p->kid[nd->kids + i], loc, rng);
-                    if (m)
-                        return m;
-                }
+    if (loc) {
+        for (unsigned i = 0; i < nkeys; i++) {
+            const struct pkey *k = &p->key[nd->keys + i];
+            if (k->region == loc->region[k->level]) {
+                uint64_t m = member(p, nd->kids + i, loc, rng);
+                if (m)
+                    return m;
             }
         }
     }
-    return nd->has_default ? eval(p, p->kid[nd->kids + nkeys], loc, rng) : 0;
+    return nd->has_default ? member(p, nd->kids + nkeys, loc, rng) : 0;
 }
 
-static uint64_t eval_weighted(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
-                              uint64_t *rng)
+/* The index of one of n weights w (sum total > 0), chosen by weight. */
+static inline unsigned pick_one(const uint32_t *w, uint32_t total, uint64_t *rng)
 {
-    uint64_t got[CONF_POLICY_MAX_CANDIDATES];
-    uint32_t w[CONF_POLICY_MAX_CANDIDATES];
+    uint32_t r = rand_below(rng, total);
+    unsigned i = 0;
+    while (r >= w[i])
+        r -= w[i++];
+    return i;
+}
+
+/* count of the n members got (weights w, sum total), drawn by weight without replacement. */
+static uint64_t draw(const uint64_t *got, const uint32_t *w, unsigned n, uint32_t total,
+                     unsigned count, uint64_t *rng)
+{
+    if (!total)
+        return 0;
+    if (count == 1)
+        return got[pick_one(w, total, rng)];
+    uint32_t left[CONF_POLICY_MAX_CANDIDATES];
+    memcpy(left, w, n * sizeof(*left));
+    uint64_t out = 0;
+    for (unsigned k = 0; k < count && total; k++) {
+        unsigned i = pick_one(left, total, rng);
+        out |= got[i];
+        total -= left[i];
+        left[i] = 0;
+    }
+    return out;
+}
+
+/* The members of a weighted rule that have records now, with their weights: weight 0 members
+ * only when no weighted member has any (as in Route 53), then each counts 1. Returns n. */
+static unsigned weighted_live(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
+                              uint64_t *rng, uint64_t *got, uint32_t *w, uint32_t *total)
+{
     unsigned n = 0;
-    uint64_t total = 0;
-    /* Weight 0 members serve only when no weighted member is healthy (as in Route 53). */
-    for (int zero = 0; zero < 2 && !total; zero++) {
+    *total = 0;
+    for (int zero = 0; zero < 2 && !*total; zero++) {
         n = 0;
         for (unsigned i = 0; i < nd->nkids && n < CONF_POLICY_MAX_CANDIDATES; i++) {
             uint32_t wi = p->weight[nd->kids + i];
             if ((wi == 0) != zero)
                 continue;
-            uint64_t m = eval(p, p->kid[nd->kids + i], loc, rng);
+            uint64_t m = member(p, nd->kids + i, loc, rng);
             if (!m)
                 continue;
             got[n] = m;
             w[n] = zero ? 1 : wi;
-            total += w[n];
+            *total += w[n];
             n++;
         }
     }
-    uint64_t out = 0;
-    for (unsigned pick = 0; pick < nd->count && total; pick++) {
-        uint64_t r = next_rand(rng) % total;
-        unsigned i = 0;
-        while (r >= w[i])
-            r -= w[i++];
-        out |= got[i];
-        total -= w[i];
-        w[i] = 0; /* drawn without replacement */
-    }
-    return out;
+    return n;
 }
 
-static uint64_t eval_nearest(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
+static uint64_t eval_weighted(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
+                              uint64_t *rng)
+{
+    if (nd->flat)
+        return draw(&p->live[nd->kids], &p->lw[nd->kids], nd->nlive, nd->total, nd->count, rng);
+    uint64_t got[CONF_POLICY_MAX_CANDIDATES];
+    uint32_t w[CONF_POLICY_MAX_CANDIDATES];
+    uint32_t total;
+    unsigned n = weighted_live(p, nd, loc, rng, got, w, &total);
+    return draw(got, w, n, total, nd->count, rng);
+}
+
+/* noinline: its floating point would otherwise widen eval's frame, which every walk pays. */
+static __attribute__((noinline)) uint64_t eval_nearest(const policy_t *p, const struct pnode *nd, const geo_loc_t *loc,
                              uint64_t *rng)
 {
     double cx = 0, cy = 0, cz = 0;
@@ -203,7 +265,7 @@ static uint64_t eval_nearest(const policy_t *p, const struct pnode *nd, const ge
     unsigned n = 0;
     for (unsigned i = 0; i < nd->nkids && n < CONF_POLICY_MAX_CANDIDATES; i++) {
         const struct pnode *m = &p->nodes[p->kid[nd->kids + i]];
-        uint64_t r = eval(p, p->kid[nd->kids + i], loc, rng);
+        uint64_t r = member(p, nd->kids + i, loc, rng);
         if (!r)
             continue;
         got[n] = r;
@@ -233,11 +295,11 @@ static uint64_t eval(const policy_t *p, uint32_t n, const geo_loc_t *loc, uint64
     switch (nd->kind) {
     case RULE_FAILOVER:
         for (unsigned i = 0; i < nd->nkids && !m; i++)
-            m = eval(p, p->kid[nd->kids + i], loc, rng);
+            m = member(p, nd->kids + i, loc, rng);
         return m;
     case RULE_ALL_HEALTHY:
         for (unsigned i = 0; i < nd->nkids; i++)
-            m |= eval(p, p->kid[nd->kids + i], loc, rng);
+            m |= member(p, nd->kids + i, loc, rng);
         if (nd->count && (unsigned)__builtin_popcountll(m) > nd->count)
             m = keep_random(m, nd->count, rng);
         return m;
@@ -254,7 +316,18 @@ static uint64_t eval(const policy_t *p, uint32_t n, const geo_loc_t *loc, uint64
 
 void policy_pick(const policy_t *p, const geo_loc_t *loc, uint64_t *rng, policy_pick_t *out)
 {
-    uint64_t m = p->varies ? eval(p, p->root, loc, rng) : p->now;
+    /* The common shapes are answered here, without the walk's call and frame: a fixed answer,
+     * a geo map or a weighted split over static members. */
+    const struct pnode *nd = &p->nodes[p->root];
+    uint64_t m;
+    if (!p->varies)
+        m = p->now;
+    else if (nd->flat && nd->kind == RULE_GEO)
+        m = geo_flat(p, nd, loc);
+    else if (nd->flat && nd->count == 1 && nd->total)
+        m = p->live[nd->kids + pick_one(&p->lw[nd->kids], nd->total, rng)];
+    else
+        m = eval(p, p->root, loc, rng);
     out->mask = m ? m : p->fallback;
     out->ttl = p->ttl;
     out->rec = p->rec;
@@ -313,6 +386,51 @@ static void settle(policy_t *p, uint32_t n)
         nd->dynamic = true; /* evaluate it once through the walk */
         nd->mask = eval(p, n, NULL, &rng);
         nd->dynamic = false;
+        return;
+    }
+    /* Members that are all static: what is left per query is the draw, or the match. */
+    bool flat = true;
+    for (unsigned i = 0; i < nd->nkids; i++)
+        flat = flat && !p->nodes[p->kid[nd->kids + i]].dynamic;
+    if (flat && nd->kind == RULE_GEO) {
+        /* Only the keys whose member has records can answer: keep those, in order. */
+        unsigned nkeys = nd->nkids - nd->has_default, live = 0;
+        for (unsigned i = 0; i < nkeys; i++) {
+            struct pkey k = p->key[nd->keys + i];
+            k.mask = p->nodes[p->kid[nd->kids + i]].mask;
+            if (k.mask)
+                p->key[nd->keys + live++] = k;
+        }
+        nd->nlive = (uint16_t)live;
+        nd->mask = nd->has_default ? p->nodes[p->kid[nd->kids + nkeys]].mask : 0;
+        nd->flat = true;
+    } else if (flat && nd->kind == RULE_WEIGHTED) {
+        uint64_t rng = 1;
+        uint32_t total;
+        nd->nlive = (uint16_t)weighted_live(p, nd, NULL, &rng, &p->live[nd->kids],
+                                            &p->lw[nd->kids], &total);
+        nd->total = total;
+        nd->flat = true;
+    }
+}
+
+/* Orders a geo node's keys (and their members with them) most specific first, declared order
+ * within a level: the order eval_geo tries them in. */
+static void sort_keys(policy_t *p, const struct pnode *nd)
+{
+    unsigned nkeys = nd->nkids - nd->has_default;
+    struct pkey *k = &p->key[nd->keys];
+    uint32_t *kid = &p->kid[nd->kids];
+    for (unsigned i = 1; i < nkeys; i++) {
+        struct pkey kk = k[i];
+        uint32_t kd = kid[i];
+        unsigned j = i;
+        for (; j > 0 && k[j - 1].level < kk.level; j--) {
+            k[j] = k[j - 1];
+            kid[j] = kid[j - 1];
+        }
+        k[j] = kk;
+        kid[j] = kd;
     }
 }
 
@@ -397,6 +515,8 @@ static bool compile(struct build *b, const zoneset_t *zs)
     p->nodes = xcalloc(cp->nrules, sizeof(*p->nodes));
     p->kid = xcalloc(nkid + 1, sizeof(*p->kid));
     p->weight = xcalloc(nkid + 1, sizeof(*p->weight));
+    p->live = xcalloc(nkid + 1, sizeof(*p->live));
+    p->lw = xcalloc(nkid + 1, sizeof(*p->lw));
     p->key = xcalloc(nkey + 1, sizeof(*p->key));
     size_t ki = 0, gi = 0;
     for (size_t i = 0; i < cp->nrules; i++) {
@@ -412,8 +532,15 @@ static bool compile(struct build *b, const zoneset_t *zs)
             p->kid[ki] = r->kids[j];
             p->weight[ki++] = r->weights ? r->weights[j] : 1;
         }
-        for (size_t j = 0; j < r->nkeys; j++)
-            p->key[gi++] = r->keys[j];
+        for (size_t j = 0; j < r->nkeys; j++, gi++) {
+            const cfg_geo_key_t *ck = &r->keys[j];
+            p->key[gi].level = ck->level;
+            p->key[gi].region = ck->level == GEO_SUBDIVISION
+                                    ? geo_region(GEO_SUBDIVISION, ck->code, ck->code + 3)
+                                    : geo_region(ck->level, ck->code, "");
+        }
+        if (r->kind == RULE_GEO)
+            sort_keys(p, nd);
         if (r->kind == RULE_CANDIDATE)
             nd->mask = b->cand_bit[r->cand];
         if (r->kind == RULE_GEO || r->kind == RULE_NEAREST)
@@ -440,6 +567,8 @@ static void policy_fini(policy_t *p)
     free(p->nodes);
     free(p->kid);
     free(p->weight);
+    free(p->live);
+    free(p->lw);
     free(p->key);
 }
 

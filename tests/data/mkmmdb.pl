@@ -89,11 +89,16 @@ sub place {
     return \%rec;
 }
 
+my $berlin = place(
+    continent => 'EU', continent_name => 'Europe', country => 'DE',
+    country_name => 'Germany', subdivision => 'BE', sub_name => 'Berlin',
+    city => 'Berlin', lat => 52.52, lon => 13.40 );
 my @networks = (
-    [ '192.0.2.0/24', place(
-        continent => 'EU', continent_name => 'Europe', country => 'DE',
-        country_name => 'Germany', subdivision => 'BE', sub_name => 'Berlin',
-        city => 'Berlin', lat => 52.52, lon => 13.40 ) ],
+    [ '192.0.2.0/24', $berlin ],
+    # A second, wider network with the very same record, which the writer stores once (as
+    # every network of one city shares one record in MaxMind's data): hadnsd's cache of
+    # decoded records must give it its own prefix.
+    [ '100.68.0.0/15', $berlin ],
     [ '198.51.100.0/24', place(
         continent => 'NA', continent_name => 'North America', country => 'US',
         country_name => 'United States', subdivision => 'CA', sub_name => 'California',

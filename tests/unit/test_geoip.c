@@ -209,7 +209,8 @@ static bool same_loc(const geo_loc_t *a, const geo_loc_t *b)
 {
     return strcmp(a->continent, b->continent) == 0 && strcmp(a->country, b->country) == 0 &&
            strcmp(a->subdivision, b->subdivision) == 0 && a->has_coords == b->has_coords &&
-           (!a->has_coords || (a->lat == b->lat && a->lon == b->lon)) && a->prefix == b->prefix;
+           (!a->has_coords || (a->lat == b->lat && a->lon == b->lon)) && a->prefix == b->prefix &&
+           memcmp(a->region, b->region, sizeof(a->region)) == 0;
 }
 
 /* The prefix's promise (RFC 7871 scope): the first and the last address of addr/prefix get
@@ -249,7 +250,10 @@ static bool cached(const geoip_t *g, geoip_cache_t *c, const char *text, geo_loc
 {
     uint8_t a[16];
     int fam = parse(text, a);
-    return geoip_lookup_cached(g, c, fam, a, out);
+    geo_loc_t scratch;
+    const geo_loc_t *l = geoip_lookup_cached(g, c, fam, a, &scratch);
+    *out = *l;
+    return l == &scratch || (c && l >= &c->slot[0].loc && l <= &c->slot[GEOIP_CACHE_SLOTS - 1].loc);
 }
 
 /* A copy of the own database in our folder, for damaging; returns its path (static). */
@@ -432,6 +436,29 @@ Test(geoip_own, bad_family)
     geoip_unref(g);
 }
 
+/* The regions the query path compares are the codes', per level, and 0 for an empty code. */
+Test(geoip_lookup, regions_from_codes)
+{
+    geoip_t *g = open_own();
+    geo_loc_t l = look(g, "198.51.100.1");
+    cr_assert_eq(l.region[GEO_CONTINENT], geo_region(GEO_CONTINENT, "NA", ""));
+    cr_assert_eq(l.region[GEO_COUNTRY], geo_region(GEO_COUNTRY, "US", ""));
+    cr_assert_eq(l.region[GEO_SUBDIVISION], geo_region(GEO_SUBDIVISION, "US", "CA"));
+    l = look(g, "100.64.0.1"); /* GB, no subdivision */
+    cr_assert_eq(l.region[GEO_COUNTRY], geo_region(GEO_COUNTRY, "GB", ""));
+    cr_assert_eq(l.region[GEO_SUBDIVISION], 0);
+    l = look(g, "10.0.0.1"); /* not in the database */
+    for (int i = 0; i < GEO_LEVELS; i++)
+        cr_assert_eq(l.region[i], 0);
+    geoip_unref(g);
+    /* Distinct levels and codes never compare equal. */
+    cr_assert_neq(geo_region(GEO_CONTINENT, "EU", ""), geo_region(GEO_COUNTRY, "EU", ""));
+    cr_assert_neq(geo_region(GEO_SUBDIVISION, "US", "C"), geo_region(GEO_SUBDIVISION, "US", "CA"));
+    cr_assert_neq(geo_region(GEO_SUBDIVISION, "US", "CA"), geo_region(GEO_SUBDIVISION, "US", "CAB"));
+    cr_assert_neq(geo_region(GEO_SUBDIVISION, "JP", "13"), geo_region(GEO_SUBDIVISION, "JP", "14"));
+    cr_assert_eq(geo_region(GEO_SUBDIVISION, "US", ""), 0);
+}
+
 /* ---- the cache ---- */
 
 Test(geoip_cache, hit_equals_uncached)
@@ -478,6 +505,63 @@ Test(geoip_cache, ipv6_by_48)
     geoip_unref(g);
 }
 
+/* 192.0.2.0/24 and 100.68.0.0/15 share one data record: the record cache gives the second
+ * lookup the record's fields and its own network's prefix. */
+Test(geoip_cache, record_shared_by_networks)
+{
+    geoip_t *g = open_own();
+    geoip_cache_t *c = cache_new();
+    geo_loc_t l;
+    cr_assert(cached(g, c, "192.0.2.5", &l));
+    cr_assert_eq(l.prefix, 24);
+    cr_assert(cached(g, c, "100.68.1.1", &l));
+    cr_assert_eq(c->misses, 2);
+    cr_assert_str_eq(l.country, "DE");
+    cr_assert_str_eq(l.subdivision, "BE");
+    cr_assert_eq(l.prefix, 15, "prefix %u: the record cache leaked another network's", l.prefix);
+    geo_loc_t u = look(g, "100.68.1.1");
+    cr_assert(same_loc(&l, &u), "record cache differs from an uncached lookup");
+    free(c);
+    geoip_unref(g);
+}
+
+/* Every address of a spread over the database, looked up twice through one small cache (so
+ * slots and records are replaced as well as hit), answers exactly as an uncached lookup. */
+static void expect_cache_agrees(const geoip_t *g)
+{
+    static const char *const bases[] = {"192.0.2.%u", "198.51.100.%u", "203.0.113.%u",
+                                        "100.64.%u.9", "100.65.0.%u", "100.66.%u.1",
+                                        "100.67.1.%u", "100.68.%u.3", "100.69.%u.200",
+                                        "127.%u.0.1", "10.%u.0.1", "2001:db8:1::%x",
+                                        "2001:db8:2:%x::1", "2001:db8:%x::1",
+                                        "::ffff:192.0.2.%u", "81.2.69.%u", "2.125.160.%u",
+                                        "216.160.83.%u", "89.160.20.%u", "2a02:cf40::%x"};
+    geoip_cache_t *c = cache_new();
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t b = 0; b < sizeof(bases) / sizeof(bases[0]); b++) {
+            for (unsigned i = 0; i < 256; i += 3) {
+                char text[64];
+                snprintf(text, sizeof(text), bases[b], i);
+                geo_loc_t l;
+                cached(g, c, text, &l);
+                geo_loc_t u = look(g, text);
+                cr_assert(same_loc(&l, &u), "%s (pass %d): cached %s/%s/%s /%u, uncached "
+                          "%s/%s/%s /%u", text, pass, l.continent, l.country, l.subdivision,
+                          l.prefix, u.continent, u.country, u.subdivision, u.prefix);
+            }
+        }
+    }
+    cr_assert_gt(c->hits, 0);
+    free(c);
+}
+
+Test(geoip_cache, agrees_with_uncached)
+{
+    geoip_t *g = open_own();
+    expect_cache_agrees(g);
+    geoip_unref(g);
+}
+
 /* 100.65.0.0/25 is narrower than the /24 key: caching it would answer 100.65.0.200 "AU". */
 Test(geoip_cache, narrow_network_not_cached)
 {
@@ -518,7 +602,7 @@ Test(geoip_cache, null_cache)
     geoip_t *g = open_own();
     uint8_t a[4] = {192, 0, 2, 1};
     geo_loc_t l;
-    cr_assert(geoip_lookup_cached(g, NULL, 4, a, &l));
+    cr_assert_eq(geoip_lookup_cached(g, NULL, 4, a, &l), &l);
     cr_assert_str_eq(l.country, "DE");
     geoip_unref(g);
 }
@@ -620,6 +704,13 @@ static const char *maxmind(const char *name)
     struct stat st;
     cr_assert_eq(stat(path, &st), 0, "%s=%s: %s: %s", ENV_MAXMIND, dir, name, strerror(errno));
     return path;
+}
+
+Test(geoip_maxmind, cache_agrees_with_uncached)
+{
+    geoip_t *g = open_ok(maxmind("GeoIP2-City-Test.mmdb"));
+    expect_cache_agrees(g);
+    geoip_unref(g);
 }
 
 /* shared/data/README.md's table: address, country, continent, latitude. */

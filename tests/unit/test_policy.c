@@ -189,6 +189,7 @@ static geo_loc_t loc(const char *continent, const char *country, const char *sub
     l.lat = lat;
     l.lon = lon;
     l.prefix = 24;
+    geo_loc_regions(&l);
     return l;
 }
 
@@ -412,6 +413,56 @@ Test(geo, composes_with_failover_groups, .init = setup, .fini = teardown)
     rebuild();
     cr_assert_eq(pick_with(&de, &rng, NULL), B(3) | B(4), "EU down: the US group");
     cr_assert_eq(pick_with(&us, &rng, NULL), B(3) | B(4));
+}
+
+/* A member that varies per query keeps the geo rule on the general walk (a map of static
+ * members is answered from a precomputed key list): both must answer alike. */
+Test(geo, member_that_varies, .init = setup, .fini = teardown)
+{
+    build("[{\"zone\": \"p.test\", \"owner\": \"www\", \"type\": \"A\","
+          " \"checks\": {\"192.0.2.1\": \"c1\", \"192.0.2.2\": \"c2\", \"192.0.2.3\": \"c3\","
+          "              \"192.0.2.4\": \"c4\"},"
+          " \"answer\": {\"geo\": {\"continent:EU\": {\"weighted\": {\"192.0.2.1\": 1, \"192.0.2.2\": 1}},"
+          "                        \"subdivision:US-CA\": \"192.0.2.3\", \"default\": \"192.0.2.4\"}}}]");
+    uint64_t rng = 9;
+    geo_loc_t de = loc("EU", "DE", "", 52.5, 13.4), ca = loc("NA", "US", "CA", 37.8, -122.4),
+              tx = loc("NA", "US", "TX", 30.3, -97.7);
+    uint64_t seen = 0;
+    for (int i = 0; i < 200; i++) {
+        uint64_t m = pick_with(&de, &rng, NULL);
+        cr_assert(m == B(1) || m == B(2), "EU got %#llx", (unsigned long long)m);
+        seen |= m;
+    }
+    cr_assert_eq(seen, B(1) | B(2), "the EU split never picked one of its two");
+    cr_assert_eq(pick_with(&ca, &rng, NULL), B(3));
+    cr_assert_eq(pick_with(&tx, &rng, NULL), B(4), "US-TX: no key, the default");
+    set_check("c1", false);
+    set_check("c2", false);
+    rebuild();
+    cr_assert_eq(pick_with(&de, &rng, NULL), B(4), "EU all down: the default");
+}
+
+/* A weighted member that varies itself (a capped all_healthy group) keeps the weighted rule
+ * on the general walk; a split over static members is drawn from a precomputed list. */
+Test(weighted, member_that_varies, .init = setup, .fini = teardown)
+{
+    build("[{\"zone\": \"p.test\", \"owner\": \"www\", \"type\": \"A\","
+          " \"checks\": {\"192.0.2.1\": \"c1\", \"192.0.2.2\": \"c2\", \"192.0.2.3\": \"c3\"},"
+          " \"groups\": {\"pair\": {\"all_healthy\": [\"192.0.2.1\", \"192.0.2.2\"], \"max\": 1}},"
+          " \"answer\": {\"weighted\": {\"pair\": 1, \"192.0.2.3\": 1}}}]");
+    uint64_t rng = 3, seen = 0;
+    for (int i = 0; i < 400; i++) {
+        uint64_t m = pick_with(NULL, &rng, NULL);
+        cr_assert(m == B(1) || m == B(2) || m == B(3), "got %#llx", (unsigned long long)m);
+        seen |= m;
+    }
+    cr_assert_eq(seen, B(1) | B(2) | B(3));
+    set_check("c3", false);
+    rebuild();
+    for (int i = 0; i < 100; i++) {
+        uint64_t m = pick_with(NULL, &rng, NULL);
+        cr_assert(m == B(1) || m == B(2), "c3 down, got %#llx", (unsigned long long)m);
+    }
 }
 
 /* ---- nearest ---- */
