@@ -41,6 +41,10 @@ count() {
     if [ -f "$f" ]; then grep -cE "$3" "$f"; else echo 0; fi
 }
 
+# odd_lines NAME FILE ERE: the first lines of FILE that do not match ERE. One read of the
+# file, so a request logged meanwhile cannot make two counts disagree.
+odd_lines() { grep -vE "$3" "$T/ka/$1/$2" 2>/dev/null | head -n 3; }
+
 # wait_count NAME FILE ERE MIN: polls (30 s at most) until count reaches MIN.
 wait_count() {
     local i=0
@@ -115,8 +119,8 @@ ctl wait tpl/127.0.0.1 counters.probes ">=6" >/dev/null || bad "tpl: fewer than 
 wait_count web requests . 10
 [ "$(count web conns '^open')" -eq 1 ] ||
     bad "web: $(count web conns '^open') connections for $(count web requests .) requests, expected 1"
-[ "$(count web requests ' HTTP/1.1 keep-alive$')" -eq "$(count web requests .)" ] ||
-    bad "web: not every request was HTTP/1.1 with Connection: keep-alive: $(head -n 3 "$T/ka/web/requests")"
+odd=$(odd_lines web requests ' HTTP/1.1 keep-alive$')
+[ -z "$odd" ] || bad "web: not every request was HTTP/1.1 with Connection: keep-alive: $odd"
 wait_count tls requests . 6
 [ "$(count tls conns '^open')" -eq 1 ] ||
     bad "tls: $(count tls conns '^open') connections for $(count tls requests .) requests, expected 1"
@@ -134,8 +138,8 @@ r=$(count plain requests .)
 o=$(count plain conns '^open')
 [ "$o" -ge "$r" ] && [ "$o" -le $((r + 1)) ] ||
     bad "plain: $o connections for $r requests, expected one each"
-[ "$(count plain requests ' HTTP/1.0 close$')" -eq "$r" ] ||
-    bad "plain: not every request was HTTP/1.0 with Connection: close: $(head -n 3 "$T/ka/plain/requests")"
+odd=$(odd_lines plain requests ' HTTP/1.0 close$')
+[ -z "$odd" ] || bad "plain: not every request was HTTP/1.0 with Connection: close: $odd"
 expect_field plain state up
 expect_field plain counters.failed 0
 
