@@ -205,6 +205,64 @@ proc_alive() {
     [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# ans.py (beside lib.sh): one query, summarised; see its header.
+ANS=$LIBDIR/ans.py
+
+# expect_ans [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
+expect_ans() {
+    tcp=
+    if [ "$1" = --tcp ]; then
+        tcp=--tcp
+        shift
+    fi
+    A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
+    [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
+}
+
+# await [--ecs ADDR/LEN] NAME SET [TIMEOUT]: polls until NAME A answers SET (a bounded wait,
+# 20 s by default, not a timing test).
+await() {
+    ecs=
+    if [ "$1" = --ecs ]; then
+        ecs="--ecs $2"
+        shift 2
+    fi
+    out=$("$PY" "$ANS" -p "$PORT" $ecs --poll "$2" --deadline "${3:-20}" "$1" A) ||
+        bad "$1${ecs:+ $ecs}: $out"
+}
+
+# run_foreground CONFIG OUT: hadnsd -c CONFIG, which must exit by itself (bounded wait);
+# output in OUT, status in RC ("running" when it had to be stopped: it started anyway).
+run_foreground() {
+    "$HADNSD" -c "$1" >"$2" 2>&1 &
+    fg_pid=$!
+    i=0
+    while proc_alive "$fg_pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if proc_alive "$fg_pid"; then
+        kill -TERM "$fg_pid"
+        wait "$fg_pid"
+        RC=running
+        return
+    fi
+    wait "$fg_pid"
+    RC=$?
+}
+
+# expect_dnsperf_clean OUT STATUS WHAT: dnsperf (output OUT, exit STATUS) completed more than
+# 1000 queries and lost none across WHAT.
+expect_dnsperf_clean() {
+    sed -n '/Queries sent/,/Queries lost/p' "$1" | sed 's/^/# dnsperf: /'
+    [ "$2" -eq 0 ] || bad "dnsperf exited $2"
+    lost=$(sed -n 's/^ *Queries lost: *\([0-9]*\).*/\1/p' "$1")
+    completed=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$1")
+    [ -n "$lost" ] || bad "no 'Queries lost' line in dnsperf's output"
+    [ "${lost:-1}" = 0 ] || bad "dnsperf lost $lost queries across $3"
+    [ "${completed:-0}" -gt 1000 ] || bad "dnsperf completed only ${completed:-0} queries"
+}
+
 srv_dir() { printf '%s/srv/%s' "$T" "$1"; }
 server_pid() { cat "$(srv_dir "$1")/pid"; }
 server_log() { printf '%s/log' "$(srv_dir "$1")"; }

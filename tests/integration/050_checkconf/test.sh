@@ -20,26 +20,6 @@ out_has() {
 $(sed 's/^/    | /' "$OUT")"
 }
 
-# run_foreground CONFIG: hadnsd -c CONFIG, which must exit by itself (bounded wait); status in
-# RC, output in $OUT. A server that starts anyway is stopped and counted as a failure.
-run_foreground() {
-    "$HADNSD" -c "$1" >"$OUT" 2>&1 &
-    pid=$!
-    i=0
-    while proc_alive "$pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if proc_alive "$pid"; then
-        kill -TERM "$pid"
-        wait "$pid"
-        RC=running
-        return
-    fi
-    wait "$pid"
-    RC=$?
-}
-
 cat >"$C/zones/good.test.zone" <<'EOF'
 $ORIGIN good.test.
 $TTL 300
@@ -203,7 +183,7 @@ config_error() {
     run_check "$C/e.json"
     [ "$RC" = 1 ] || bad "$2: --check-config exit $RC, expected 1"
     out_has "$1" "$2 (--check-config)"
-    run_foreground "$C/e.json"
+    run_foreground "$C/e.json" "$OUT"
     [ "$RC" = 1 ] || bad "$2: the server: exit $RC, expected 1"
     out_has "$1" "$2 (server)"
     grep -q ' ready: ' "$OUT" && bad "$2: the server said ready"
@@ -284,7 +264,7 @@ if find_python; then
     sed "s/127.0.0.1:0/127.0.0.1:$PORT/" "$C/holder.json" >"$C/taken.json"
     run_check "$C/taken.json"
     [ "$RC" = 0 ] || bad "--check-config with a port in use: exit $RC, expected 0 (it does not bind)"
-    run_foreground "$C/taken.json"
+    run_foreground "$C/taken.json" "$OUT"
     [ "$RC" = 1 ] || bad "a server on a port in use: exit $RC, expected 1"
     out_has "cannot bind" "a server on a port in use"
     out_has "127.0.0.1:$PORT" "a server on a port in use"

@@ -118,20 +118,9 @@ refused hprio '"health": { "priority": "high" }' 'health.priority: must be "idle
 
 say "a config error stops the server from starting, naming the key"
 config run "\"checks\": [ { $CHK, \"rise\": 0 } ]"
-"$HADNSD" -c "$C/run.json" >"$OUT" 2>&1 &
-pid=$!
-i=0
-while proc_alive "$pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-if proc_alive "$pid"; then
-    kill "$pid"
-    bad "the server started with a bad check"
-fi
-wait "$pid"
-rc=$?
-[ "$rc" -eq 1 ] || bad "a bad check: exit status $rc, expected 1"
+run_foreground "$C/run.json" "$OUT"
+[ "$RC" != running ] || bad "the server started with a bad check"
+[ "$RC" = 1 ] || bad "a bad check: exit status $RC, expected 1"
 grep -q -F "checks[0].rise: must be an integer from 1 to 100" "$OUT" || bad "no checks[0].rise error: $(cat "$OUT")"
 
 say "a complete config passes"

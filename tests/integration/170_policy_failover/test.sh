@@ -21,19 +21,7 @@ RISE=2
 BOUND_DOWN=$((INTERVAL * FALL + 1))
 BOUND_UP=$((INTERVAL * RISE + 1))
 
-# ans.py (beside lib.sh): one query, summarised; see its header.
-ANS=$LIBDIR/ans.py
-
-# expect_a [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
-expect_a() {
-    tcp=
-    if [ "$1" = --tcp ]; then
-        tcp=--tcp
-        shift
-    fi
-    A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
-    [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
-}
+# expect_ans and await: lib.sh, over ans.py.
 
 # react LABEL TARGET MODE NAME WANT BOUND: switches TARGET to MODE and polls NAME A until the
 # answer is the set WANT; that must take at most BOUND seconds from the switch.
@@ -52,11 +40,6 @@ react() {
     target_mode "$tgt" "$mode"
 }
 
-# await NAME SET [TIMEOUT]: polls until NAME A answers SET (a bounded wait, not a timing test).
-await() {
-    out=$("$PY" "$ANS" -p "$PORT" --poll "$2" --deadline "${3:-20}" "$1" A) ||
-        bad "$1: $out"
-}
 
 target_start pri http
 P1=$TPORT
@@ -134,12 +117,12 @@ say "every target up: the first choices, at each policy's TTL"
 expect_field pri state up
 expect_field sec state up
 expect_field third state up
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
-expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_ans --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
 # A name without a policy is served as the zone has it.
-expect_a ns1.pol.test A "rcode=NOERROR an=192.0.2.53 ttl=300 ecs=none"
+expect_ans ns1.pol.test A "rcode=NOERROR an=192.0.2.53 ttl=300 ecs=none"
 q www.pol.test A
 expect_rcode NOERROR
 expect_flags qr aa
@@ -174,14 +157,14 @@ say "the primary answers 503: www fails over to the secondary"
 react "503-down" pri 503 www.pol.test 198.51.100.10 "$BOUND_DOWN"
 wait_state pri down 5
 expect_transition pri down "$FALL"
-expect_a www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
-expect_a --tcp www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+expect_ans --tcp www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
 q alias.pol.test A
 expect_an "alias.pol.test. 300 IN CNAME www.pol.test." "www.pol.test. 17 IN A 198.51.100.10"
 q pol.test MX
 expect_ar "www.pol.test. 17 IN A 198.51.100.10"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
 "$PY" "$ANS" -p "$PORT" --count 50 multi.pol.test A >"$T/multi.count"
 [ "$(cat "$T/multi.count")" = "192.0.2.22,192.0.2.23 50" ] ||
     bad "multi with pri down: expected 192.0.2.22,192.0.2.23 every time: $(cat "$T/multi.count")"
@@ -190,8 +173,8 @@ say "the primary answers 200 again: www returns to it"
 react "503-up" pri ok www.pol.test 192.0.2.10 "$BOUND_UP"
 wait_state pri up 5
 expect_transition pri up "$RISE"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
 
 say "the primary stops listening (gone): www fails over"
 react "gone-down" pri stop www.pol.test 198.51.100.10 "$BOUND_DOWN"
@@ -203,34 +186,34 @@ wait_state pri up 5
 say "the secondary goes down while the primary is up: www does not change"
 target_mode sec 503
 wait_state sec down 10
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.41 ttl=5 ecs=none"
 
 say "then the primary too: every candidate down, when_all_down"
 react "all-down" pri stop www.pol.test 192.0.2.10,198.51.100.10 "$BOUND_DOWN"
 wait_state pri down 5
 # www: the default, "all": the whole RRset.
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
-expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+expect_ans --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
 # fb: its when_all_down list.
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
-expect_a --tcp fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
+expect_ans --tcp fb.pol.test A "rcode=NOERROR an=192.0.2.39 ttl=30 ecs=none"
 # open: "all" is the whole RRset, the record that no rule names included, at the policy's TTL.
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.41,192.0.2.42,192.0.2.43 ttl=5 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.41,192.0.2.42,192.0.2.43 ttl=5 ecs=none"
 # multi: third is still up.
-expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.23 ttl=20 ecs=none"
+expect_ans multi.pol.test A "rcode=NOERROR an=192.0.2.23 ttl=20 ecs=none"
 target_mode third 503
 wait_state third down 10
 await multi.pol.test 192.0.2.21,192.0.2.22,192.0.2.23
 # every one down: "all" is not capped by max.
-expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.21,192.0.2.22,192.0.2.23 ttl=20 ecs=none"
+expect_ans multi.pol.test A "rcode=NOERROR an=192.0.2.21,192.0.2.22,192.0.2.23 ttl=20 ecs=none"
 
 say "the secondary comes back first: it answers alone"
 react "sec-up" sec ok www.pol.test 198.51.100.10 "$BOUND_UP"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
-expect_a open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
-expect_a multi.pol.test A "rcode=NOERROR an=192.0.2.22 ttl=20 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+expect_ans open.pol.test A "rcode=NOERROR an=192.0.2.42 ttl=5 ecs=none"
+expect_ans multi.pol.test A "rcode=NOERROR an=192.0.2.22 ttl=20 ecs=none"
 target_mode pri ok
 target_mode third ok
 wait_state pri up 10
@@ -240,20 +223,20 @@ await www.pol.test 192.0.2.10
 say "hadnsctl force pri down flips the answer; auto flips it back"
 hctl force pri down >/dev/null || bad "hadnsctl force pri down: exit $?"
 await www.pol.test 198.51.100.10 10
-expect_a www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=198.51.100.10 ttl=17 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.32 ttl=30 ecs=none"
 hctl force sec down >/dev/null || bad "hadnsctl force sec down: exit $?"
 await fb.pol.test 192.0.2.39 10
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10,198.51.100.10 ttl=17 ecs=none"
 hctl force sec auto >/dev/null || bad "hadnsctl force sec auto: exit $?"
 hctl force pri auto >/dev/null || bad "hadnsctl force pri auto: exit $?"
 await www.pol.test 192.0.2.10 10
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
 say "force up holds the answer over a failing target; auto releases it"
 hctl force pri up >/dev/null || bad "hadnsctl force pri up: exit $?"
 target_mode pri 503
 wait_field pri probed down 10
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
 hctl force pri auto >/dev/null || bad "hadnsctl force pri auto: exit $?"
 await www.pol.test 198.51.100.10 10
 target_mode pri ok
@@ -280,13 +263,13 @@ grep -q '192\.0\.2\.11' "$T/zones/pol.test.zone" || fail "sed did not edit the z
 hctl reload >/dev/null || bad "hadnsctl reload: exit $?"
 grep -q '^hadnsd: warning: policy www-failover: 198\.51\.100\.10 is not a record' "$LOG" ||
     bad "no warning naming policy www-failover and 198.51.100.10 after the reload"
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
-expect_a --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
+expect_ans --tcp www.pol.test A "rcode=NOERROR an=192.0.2.10,192.0.2.11 ttl=300 ecs=none"
 # The other policies still apply.
-expect_a fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
+expect_ans fb.pol.test A "rcode=NOERROR an=192.0.2.31 ttl=30 ecs=none"
 sed -e 's/ 1 7200 / 3 7200 /' "$T/pol.test.zone.orig" >"$T/zones/pol.test.zone"
 hctl reload >/dev/null || bad "hadnsctl reload: exit $?"
-expect_a www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
+expect_ans www.pol.test A "rcode=NOERROR an=192.0.2.10 ttl=17 ecs=none"
 server_alive main
 stop_server main
 
@@ -299,20 +282,11 @@ grep -q 'policy www-failover: .*192\.0\.2\.77' "$T/checkconf.out" ||
     bad "--check-config does not name the policy and the address: $(cat "$T/checkconf.out")"
 "$HADNSD" --check-config -c "$T/hadnsd.json" >"$T/checkconf.out" 2>&1 ||
     bad "--check-config on the good config: exit $?: $(cat "$T/checkconf.out")"
-"$HADNSD" -c "$T/bad.json" >"$T/bad.out" 2>&1 &
-pid=$!
-i=0
-while proc_alive "$pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
-if proc_alive "$pid"; then
-    kill -TERM "$pid"
-    wait "$pid"
+run_foreground "$T/bad.json" "$T/bad.out"
+if [ "$RC" = running ]; then
     bad "hadnsd started with a policy address outside its RRset: $(cat "$T/bad.out")"
 else
-    wait "$pid"
-    rc=$?
+    rc=$RC
     [ "$rc" -ne 0 ] || bad "hadnsd with a policy address outside its RRset exited 0"
     grep -q 'policy www-failover' "$T/bad.out" ||
         bad "the start-up error does not name the policy www-failover: $(cat "$T/bad.out")"

@@ -43,8 +43,7 @@ if [ -n "$MAXMIND" ] && [ ! -f "$MAXMIND/GeoIP2-City-Test.mmdb" ]; then
     MAXMIND=
 fi
 
-# ans.py (beside lib.sh): one query, summarised; see its header.
-ANS=$LIBDIR/ans.py
+# ans.py (beside lib.sh; $ANS): one query, summarised; see its header. await: lib.sh.
 # e [--tcp] NAME TYPE ECS|- WANT: one query with ECS ADDR/LEN (dnspython's ECSOption; "-": no
 # ECS option); ans.py's summary must match WANT (a shell pattern: * matches anything).
 e() {
@@ -69,11 +68,6 @@ raw() {
     A=$("$PY" "$ANS" -p "$PORT" --rawecs "$2" "$1" A 2>&1) || bad "ans.py --rawecs $2: $A"
     [ "$A" = "$3" ] || bad "$1 A raw ECS $2: expected '$3', got '$A'"
 }
-# await NAME ECS SET [TIMEOUT]: polls until NAME A (with ECS ADDR/LEN) answers SET.
-await() {
-    out=$("$PY" "$ANS" -p "$PORT" --ecs "$2" --poll "$3" --deadline "${4:-10}" "$1" A) ||
-        bad "$1 ECS $2: $out"
-}
 
 # run_refused NAME CONFIG PATTERN: hadnsd -c CONFIG must exit non-zero by itself (bounded
 # wait) with PATTERN (grep -F) in its output; so must --check-config.
@@ -82,21 +76,12 @@ run_refused() {
     rc=$?
     [ "$rc" = 1 ] || bad "$1: --check-config: exit $rc, expected 1: $(cat "$T/$1.check")"
     grep -qF -- "$3" "$T/$1.check" || bad "$1: --check-config does not say '$3': $(cat "$T/$1.check")"
-    "$HADNSD" -c "$2" >"$T/$1.out" 2>&1 &
-    pid=$!
-    i=0
-    while proc_alive "$pid" && [ $i -lt $((START_TIMEOUT * 10)) ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    if proc_alive "$pid"; then
-        kill -TERM "$pid"
-        wait "$pid"
+    run_foreground "$2" "$T/$1.out"
+    if [ "$RC" = running ]; then
         bad "$1: hadnsd started: $(cat "$T/$1.out")"
         return
     fi
-    wait "$pid"
-    rc=$?
+    rc=$RC
     [ "$rc" -ne 0 ] || bad "$1: hadnsd exited 0"
     grep -qF -- "$3" "$T/$1.out" || bad "$1: the error does not say '$3': $(cat "$T/$1.out")"
     grep -q ' ready: ' "$T/$1.out" && bad "$1: hadnsd said ready before refusing"
@@ -313,39 +298,39 @@ e near2.geo.test A 100.65.0.0/25 "rcode=NOERROR an=198.51.100.50,203.0.113.50 tt
 e near2.geo.test A 100.64.0.0/16 "rcode=NOERROR an=192.0.2.50,198.51.100.50 ttl=30 ecs=1/16/16/100.64.0.0"
 # The nearest one down: the next nearest.
 hctl force sf down >/dev/null || bad "force sf down: exit $?"
-out=$("$PY" "$ANS" -p "$PORT" --poll 192.0.2.50 --deadline 10 near.geo.test A) || bad "near: $out"
+await near.geo.test 192.0.2.50 10
 e near.geo.test A 2001:db8:2::/48 "rcode=NOERROR an=192.0.2.50 ttl=30 ecs=2/48/48/2001:db8:2::"
 hctl force sf auto >/dev/null || bad "force sf auto: exit $?"
-out=$("$PY" "$ANS" -p "$PORT" --poll 198.51.100.50 --deadline 10 near.geo.test A) || bad "near: $out"
+await near.geo.test 198.51.100.50 10
 
 say "geo with the region's groups down: the next group, then wider regions, then the default"
 hctl force ca down >/dev/null || bad "force ca down: exit $?"
-await www.geo.test 198.51.100.0/24 198.51.100.1
+await --ecs 198.51.100.0/24 www.geo.test 198.51.100.1
 e www.geo.test A 198.51.100.0/24 "rcode=NOERROR an=198.51.100.1 ttl=60 ecs=1/24/24/198.51.100.0"
 # ca and us down: subdivision:US-CA has nothing healthy; country:US (us, eu) answers with eu.
 hctl force us down >/dev/null || bad "force us down: exit $?"
-await www.geo.test 198.51.100.0/24 192.0.2.1,192.0.2.2
+await --ecs 198.51.100.0/24 www.geo.test 192.0.2.1,192.0.2.2
 e www.geo.test A 198.51.100.0/24 "rcode=NOERROR an=192.0.2.1,192.0.2.2 ttl=60 ecs=1/24/24/198.51.100.0"
 e www.geo.test A - "rcode=NOERROR an=192.0.2.1,192.0.2.2 ttl=60 ecs=none"
 # A list group answers with its healthy members.
 hctl force eu1 down >/dev/null || bad "force eu1 down: exit $?"
-await www.geo.test 192.0.2.0/24 192.0.2.2
+await --ecs 192.0.2.0/24 www.geo.test 192.0.2.2
 e www.geo.test A 192.0.2.0/24 "rcode=NOERROR an=192.0.2.2 ttl=60 ecs=1/24/24/192.0.2.0"
 e www.geo.test A 198.51.100.0/24 "rcode=NOERROR an=192.0.2.2 ttl=60 ecs=1/24/24/198.51.100.0"
 # eu, us and ca down: Europe falls to the default (ap); so does California.
 hctl force eu2 down >/dev/null || bad "force eu2 down: exit $?"
-await www.geo.test 192.0.2.0/24 203.0.113.1
+await --ecs 192.0.2.0/24 www.geo.test 203.0.113.1
 e www.geo.test A 192.0.2.0/24 "rcode=NOERROR an=203.0.113.1 ttl=60 ecs=1/24/24/192.0.2.0"
 e www.geo.test A 198.51.100.0/24 "rcode=NOERROR an=203.0.113.1 ttl=60 ecs=1/24/24/198.51.100.0"
 e --tcp www.geo.test A 2001:db8:1::/48 "rcode=NOERROR an=203.0.113.1 ttl=60 ecs=2/48/48/2001:db8:1::"
 # us back: Europe's failover list reaches it before the default.
 hctl force us auto >/dev/null || bad "force us auto: exit $?"
-await www.geo.test 192.0.2.0/24 198.51.100.1
+await --ecs 192.0.2.0/24 www.geo.test 198.51.100.1
 e www.geo.test A 198.51.100.0/24 "rcode=NOERROR an=198.51.100.1 ttl=60 ecs=1/24/24/198.51.100.0"
 e www.geo.test A 203.0.113.0/24 "rcode=NOERROR an=203.0.113.1 ttl=60 ecs=1/24/24/203.0.113.0"
 for c in eu1 eu2 ca; do hctl force "$c" auto >/dev/null || bad "force $c auto: exit $?"; done
-await www.geo.test 192.0.2.0/24 192.0.2.1,192.0.2.2
-await www.geo.test 198.51.100.0/24 198.51.100.2
+await --ecs 192.0.2.0/24 www.geo.test 192.0.2.1,192.0.2.2
+await --ecs 198.51.100.0/24 www.geo.test 198.51.100.2
 
 say "SIGHUP with a database that does not open keeps the previous one serving"
 n=$(log_count main 'hadnsd: notice: reload: ')

@@ -11,18 +11,7 @@
 . "$LIBDIR/100_health_lib/health.sh"
 need_python
 
-# ans.py (beside lib.sh): one query, summarised; see its header.
-ANS=$LIBDIR/ans.py
-# expect_a [--tcp] NAME TYPE WANT: ans.py's summary of one query is WANT.
-expect_a() {
-    tcp=
-    if [ "$1" = --tcp ]; then
-        tcp=--tcp
-        shift
-    fi
-    A=$("$PY" "$ANS" -p "$PORT" $tcp "$1" "$2" 2>&1) || bad "ans.py $tcp $1 $2: $A"
-    [ "$A" = "$3" ] || bad "$1 $2 ${tcp:-(udp)}: expected '$3', got '$A'"
-}
+# expect_ans and await: lib.sh, over ans.py.
 
 # count NAME N: N queries for NAME A; "ANSWER COUNT" lines in $T/NAME.count.
 count() {
@@ -43,10 +32,6 @@ within() {
     [ "$st" = 0 ] || bad "$1: $(cat "$T/within"): outside 5 standard deviations"
 }
 
-# await NAME SET: polls until NAME A answers SET (bounded; not a timing test).
-await() {
-    out=$("$PY" "$ANS" -p "$PORT" --poll "$2" --deadline 20 "$1" A) || bad "$1: $out"
-}
 
 # settle NAME SET: polls (bounded) until 30 answers in a row are SET: for a change that makes
 # an answer certain which was already possible before it.
@@ -195,7 +180,7 @@ await zero.w.test 192.0.2.23
 count zero.w.test 500
 [ "$(cat "$T/zero.w.test.count")" = "192.0.2.23 500" ] ||
     bad "zero with a and b down: expected 192.0.2.23 every time: $(cat "$T/zero.w.test.count")"
-expect_a --tcp zero.w.test A "rcode=NOERROR an=192.0.2.23 ttl=30 ecs=none"
+expect_ans --tcp zero.w.test A "rcode=NOERROR an=192.0.2.23 ttl=30 ecs=none"
 
 say "hadnsctl force a up: the weighted member again, not the weight-0 one"
 hctl force a up >/dev/null || bad "force a up: exit $?"
