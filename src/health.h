@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* health.h: health checks. The registry (check specs, rise/fall state machines, admin
- * overrides, counters, the change listener) lives on the main thread; the probes run on the
- * health thread, on its own event base, and their results cross to the main loop through a
- * queue and event_active(). A query worker never calls in here. */
+ * overrides, counters, the change listener) is owned by the main thread; the probes run on the
+ * health thread, on its own event base, which also applies their results to the registry
+ * (under the registry's lock), so that a result that changes nothing costs the main thread
+ * nothing. Only state changes cross to the main loop (batched, event_active()), where the
+ * listener runs. A query worker never calls in here. */
 #ifndef HADNS_HEALTH_H
 #define HADNS_HEALTH_H
 
@@ -64,6 +66,17 @@ static inline enum health_state health_sm_effective(const health_sm_t *sm)
     if (sm->force == HEALTH_FORCE_DOWN)
         return HEALTH_DOWN;
     return (enum health_state)sm->state;
+}
+
+/* The results left before the next change of the probed state: fall less the failures in a
+ * row when UP, rise less the successes in a row when DOWN, 1 when UNKNOWN. [any] */
+static inline unsigned health_sm_steps(const health_sm_t *sm)
+{
+    if (sm->state == HEALTH_UP)
+        return sm->fall > sm->fail_streak ? (unsigned)(sm->fall - sm->fail_streak) : 0;
+    if (sm->state == HEALTH_DOWN)
+        return sm->rise > sm->ok_streak ? (unsigned)(sm->rise - sm->ok_streak) : 0;
+    return 1;
 }
 
 /* ---- check specs (filled by the config module, copied by the registry) ---- */
@@ -147,9 +160,10 @@ void health_free(health_t *h);
  * the change is applied and logged. [main] */
 void health_set_listener(health_t *h, health_listener_fn cb, void *arg) NONNULL1;
 
-/* Sets the one hook called after every applied probe result (NULL to remove), with the
- * check's id: for what depends on streaks, not only on states (TTLs derived from health).
- * [main] */
+/* Sets the one hook (NULL to remove) called on the main thread, with the check's id, after
+ * results moved a check's health_sm_steps (or its probed state): for what depends on streaks,
+ * not only on states (TTLs derived from health). Results that leave both as they were (the
+ * usual success of a healthy check) do not call it. [main] */
 void health_set_result_hook(health_t *h, void (*cb)(void *arg, uint32_t id), void *arg)
     NONNULL1;
 
@@ -177,14 +191,21 @@ void health_group_sync(health_t *h, const char *group, const health_spec_t *spec
  * [main] */
 bool health_force(health_t *h, const char *name, enum health_force f, hadns_err_t *err) NONNULL1;
 
-/* Applies one probe result, as the drain of the result queue does (error text: NULL or ""
- * when ok). Results for unknown ids (removed checks) are dropped. [main] */
+/* Applies one probe result as the health thread does, then runs what it changed (log lines,
+ * listener, hook) at once (error text: NULL or "" when ok). Results for unknown ids (removed
+ * checks) are dropped. For a registry without a probe thread (unit tests). [main] */
 void health_apply_result(health_t *h, uint32_t id, bool ok, const char *error) NONNULL1;
 /* Records a run without a verdict (the probe thread was starved past the run's deadline):
  * counted as late and shown as '?' in the history; the state machine does not see it. [main] */
 void health_apply_late(health_t *h, uint32_t id) NONNULL1;
 
 /* ---- reading the registry [main] ---- */
+
+/* Error text of one result: "connection refused", "status 503", "TLS error: certificate
+ * verify failed: self-signed certificate" fit; longer OpenSSL texts are cut. */
+#define HEALTH_ERR_MAX 128
+/* Why the last change happened: "3/3 failed: " and the error text. */
+#define HEALTH_REASON_MAX (HEALTH_ERR_MAX + 48)
 
 /* Results kept per check for "history": '+' ok, '-' failed, '?' late (no verdict), 'U'/'D'
  * the probed state going up/down. 32 covers fall + rise of any sane setting with context. */
@@ -199,8 +220,8 @@ typedef struct health_info {
     enum health_state probed; /* what the probes say */
     enum health_force force;
     int last_result;        /* -1 none yet, 0 failed, 1 ok */
-    const char *last_error; /* "" when none */
-    const char *reason;     /* why the last change happened; "" before any */
+    char last_error[HEALTH_ERR_MAX]; /* "" when none */
+    char reason[HEALTH_REASON_MAX];  /* why the last change happened */
     int64_t last_change_ms; /* when the effective state last changed (or the check was added) */
     int64_t last_probe_ms;  /* when the last result arrived; 0 = never */
     uint64_t probes, ok, failed, ups, downs;
@@ -212,8 +233,8 @@ typedef struct health_info {
 
 /* Number of checks; checks are numbered 0..n-1 in id order for health_info. [main] */
 size_t health_count(const health_t *h) NONNULL;
-/* Fills out for check i (0..count-1); pointers are borrowed until the next change to the
- * registry. False if i is out of range. [main] */
+/* Fills out for check i (0..count-1), a copy taken under the registry's lock; name, group and
+ * target are borrowed until the check is removed. False if i is out of range. [main] */
 bool health_info(const health_t *h, size_t i, health_info_t *out) NONNULL;
 /* Index of the named check for health_info, or -1. [main] */
 long health_find(const health_t *h, const char *name) NONNULL;

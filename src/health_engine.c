@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* health_engine.c: the health thread. One event base; per check a timer for the next run and a
  * deadline for the run in flight; the kinds (health_http.c, health_tcp.c, health_dns.c) do the
- * I/O. Commands arrive from the main thread through a locked queue and event_active(); results
- * leave the same way. Nothing here blocks: a slow target costs a pending socket, not time. */
+ * I/O. Commands arrive from the main thread through a locked queue and event_active(). Results
+ * go to the registry's callback here, on this thread; the main loop is woken only when the
+ * registry asks (health_engine_notify). Nothing here blocks: a slow target costs a pending
+ * socket, not time. */
 #include "config.h"
 #include "health_probe.h"
 
@@ -32,10 +34,10 @@ struct cmd {
     health_spec_t spec; /* CMD_ADD: owned until the thread takes it */
 };
 
-/* Results wait this long on the health thread before they cross to the main loop, so that
- * 10,000 checks a second cost the main thread ~40 wake-ups a second, not 10,000. A state
- * change reaches the rest of the server at most this much later: nothing next to a check
- * interval of seconds. */
+/* What the registry has for the main loop (state changes) waits this long before it crosses,
+ * so that 10,000 checks changing state together cost the main thread ~40 wake-ups (and answer
+ * rebuilds) a second, not 10,000. A change reaches the rest of the server at most this much
+ * later: nothing next to a check interval of seconds. */
 #define FLUSH_MS 25
 
 /* A deadline that fires this much after it was due means the health thread had no CPU for a
@@ -57,11 +59,10 @@ struct cmd {
 struct health_engine {
     /* main side */
     struct event_base *main;
-    struct event *main_ev; /* on the main base: results are waiting */
-    void (*results)(void *arg, const health_result_t *r, size_t n);
+    struct event *main_ev; /* on the main base: the registry has something for main */
+    void (*result)(void *arg, const health_result_t *r); /* on the health thread */
+    void (*flush)(void *arg);                            /* on the main loop */
     void *arg;
-    health_result_t *drain; /* main's half of the double buffer */
-    size_t drain_cap;
     pthread_t thread;
     bool started;
     bool idle; /* run the thread at SCHED_IDLE */
@@ -71,14 +72,12 @@ struct health_engine {
     struct cmd *cmds;
     size_t ncmds, capcmds;
     bool stopping;
-    health_result_t *res;
-    size_t nres, capres;
-    bool flush_armed; /* (the health thread's own) */
 
     /* the health thread's */
     struct event_base *base;
     struct event *cmd_ev;
-    struct event *flush_ev;  /* hands the queued results to the main loop */
+    struct event *flush_ev;  /* wakes the main loop for the registry */
+    bool flush_armed;
     health_probe_t **probes; /* sorted by id (ids only grow, so adds append) */
     size_t nprobes, capprobes;
     uint64_t rng;
@@ -176,24 +175,17 @@ static const struct timeval *common_tv(health_engine_t *e, unsigned ms, struct t
     return tv;
 }
 
-/* ---- results: health thread -> main ---- */
+/* ---- results: to the registry, and main woken when it asks ---- */
 
 static void push_result(health_engine_t *e, uint32_t id, bool ok, bool late, unsigned ms,
                         const char *err)
 {
-    pthread_mutex_lock(&e->lock);
-    if (e->nres == e->capres) {
-        e->capres = e->capres ? e->capres * 2 : 256;
-        e->res = xrealloc(e->res, e->capres * sizeof(*e->res));
-    }
-    health_result_t *r = &e->res[e->nres++];
-    r->id = id;
-    r->ok = ok;
-    r->late = late;
-    r->ms = ms;
-    snprintf(r->error, sizeof(r->error), "%s", err ? err : "");
-    pthread_mutex_unlock(&e->lock);
-    /* One wake-up of the main loop per batch: the flush, FLUSH_MS after the first result. */
+    health_result_t r = {.id = id, .ok = ok, .late = late, .ms = ms, .error = err ? err : ""};
+    e->result(e->arg, &r);
+}
+
+void health_engine_notify(health_engine_t *e)
+{
     if (!e->flush_armed) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = FLUSH_MS * 1000};
         e->flush_armed = true;
@@ -210,22 +202,12 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     event_active(e->main_ev, EV_READ, 0);
 }
 
-static void drain_cb(evutil_socket_t fd, short what, void *arg)
+static void main_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     health_engine_t *e = arg;
-    pthread_mutex_lock(&e->lock);
-    health_result_t *r = e->res;
-    size_t n = e->nres, cap = e->capres;
-    e->res = e->drain;
-    e->capres = e->drain_cap;
-    e->nres = 0;
-    pthread_mutex_unlock(&e->lock);
-    e->drain = r;
-    e->drain_cap = cap;
-    if (n)
-        e->results(e->arg, r, n);
+    e->flush(e->arg);
 }
 
 /* ---- one run ---- */
@@ -454,15 +436,16 @@ static void *engine_main(void *arg)
 }
 
 health_engine_t *health_engine_new(struct event_base *main,
-                                   void (*results)(void *arg, const health_result_t *r, size_t n),
-                                   void *arg)
+                                   void (*result)(void *arg, const health_result_t *r),
+                                   void (*flush)(void *arg), void *arg)
 {
     health_engine_t *e = xcalloc(1, sizeof(*e));
     e->main = main;
-    e->results = results;
+    e->result = result;
+    e->flush = flush;
     e->arg = arg;
     pthread_mutex_init(&e->lock, NULL);
-    e->main_ev = event_new(main, -1, 0, drain_cb, e);
+    e->main_ev = event_new(main, -1, 0, main_cb, e);
     if (!e->main_ev) {
         log_errx("libevent: cannot create the health result event");
         abort();
@@ -534,8 +517,6 @@ void health_engine_free(health_engine_t *e)
     for (size_t i = 0; i < e->ncmds; i++)
         health_spec_fini(&e->cmds[i].spec);
     free(e->cmds);
-    free(e->res);
-    free(e->drain);
     if (e->cmd_ev)
         event_free(e->cmd_ev);
     if (e->flush_ev)

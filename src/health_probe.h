@@ -20,17 +20,13 @@ struct event_base;
 typedef struct health_engine health_engine_t;
 typedef struct health_probe health_probe_t;
 
-/* Error text of one result: "connection refused", "status 503", "TLS error: certificate
- * verify failed: self-signed certificate" fit; longer OpenSSL texts are cut. */
-#define HEALTH_ERR_MAX 128
-
-/* One result on its way from the health thread to the registry. */
+/* One result, handed by the engine to the registry on the health thread. */
 typedef struct health_result {
     uint32_t id;
     bool ok;
-    bool late;   /* no verdict: the health thread itself ran too late to judge (starved) */
-    uint32_t ms; /* how long the probe took */
-    char error[HEALTH_ERR_MAX];
+    bool late;         /* no verdict: the health thread itself ran too late to judge (starved) */
+    uint32_t ms;       /* how long the probe took */
+    const char *error; /* why it failed ("" when ok); borrowed for the call */
 } health_result_t;
 
 /* What a probe kind implements. start() begins one run on p->base and must end it by calling
@@ -131,10 +127,14 @@ ssize_t health_http_body_feed(health_http_resp_t *r, const char *in, size_t len,
 
 /* ---- the engine, driven by the registry [main unless noted] ---- */
 
-/* A stopped engine. results(arg, r, n) runs on the main loop with each batch of results. */
+/* A stopped engine. result(arg, r) runs on the health thread with every result, as the probe
+ * ends; flush(arg) runs on the main loop after health_engine_notify. */
 health_engine_t *health_engine_new(struct event_base *main,
-                                   void (*results)(void *arg, const health_result_t *r, size_t n),
-                                   void *arg) WUNUSED NONNULL;
+                                   void (*result)(void *arg, const health_result_t *r),
+                                   void (*flush)(void *arg), void *arg) WUNUSED NONNULL;
+/* Asks for flush() on the main loop, 25 ms (FLUSH_MS) after the first request not yet
+ * flushed: the registry has something for the main thread (a state change). [health] */
+void health_engine_notify(health_engine_t *e) NONNULL;
 /* Starts the health thread (signals should be blocked by the caller), at idle scheduling
  * priority when idle is set. False with err. */
 bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err) NONNULL;

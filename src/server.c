@@ -396,7 +396,8 @@ static void on_health_change(void *arg, const health_change_t *c)
         event_active(s->ev_overlay, EV_TIMEOUT, 0);
 }
 
-/* Every result of a check behind a ttl_from_health policy moves its TTL. */
+/* A result that moved the steps left before a change of a check behind a ttl_from_health
+ * policy moves its TTL. */
 static void on_health_result(void *arg, uint32_t id)
 {
     server_t *s = arg;

@@ -137,6 +137,28 @@ Test(health_sm, streaks_saturate_and_thresholds_are_clamped)
     cr_assert_eq(sm.ok_streak, 0);
 }
 
+Test(health_sm, steps_left_before_a_change)
+{
+    health_sm_t sm;
+    health_sm_init(&sm, 2, 3, HEALTH_UNKNOWN);
+    cr_assert_eq(health_sm_steps(&sm), 1);
+    health_sm_result(&sm, true); /* UP */
+    cr_assert_eq(health_sm_steps(&sm), 3);
+    health_sm_result(&sm, true);
+    cr_assert_eq(health_sm_steps(&sm), 3, "a success while up moves nothing");
+    health_sm_result(&sm, false);
+    cr_assert_eq(health_sm_steps(&sm), 2);
+    health_sm_result(&sm, false);
+    health_sm_result(&sm, false); /* DOWN */
+    cr_assert_eq(health_sm_steps(&sm), 2);
+    health_sm_result(&sm, false);
+    cr_assert_eq(health_sm_steps(&sm), 2, "a failure while down moves nothing");
+    health_sm_result(&sm, true);
+    cr_assert_eq(health_sm_steps(&sm), 1);
+    health_sm_force(&sm, HEALTH_FORCE_UP);
+    cr_assert_eq(health_sm_steps(&sm), 1, "the probed state counts, not the override");
+}
+
 Test(health_sm, names)
 {
     enum health_force f;
@@ -316,6 +338,46 @@ Test(health_registry, a_late_run_gives_no_verdict)
     cr_assert_eq(in.state, HEALTH_DOWN);
     cr_assert_str_eq(in.history, "-?" "?-D"); /* split: "??-" is a trigraph */
     health_apply_late(h, 12345); /* an unknown id: dropped */
+    health_free(h);
+}
+
+static uint32_t hooked[MAX_EVENTS];
+static size_t nhooked;
+
+static void hook(void *arg, uint32_t id)
+{
+    (void)arg;
+    cr_assert_lt(nhooked, MAX_EVENTS);
+    hooked[nhooked++] = id;
+}
+
+Test(health_registry, the_result_hook_runs_only_when_the_steps_left_move)
+{
+    health_t *h = registry(false);
+    nhooked = 0;
+    health_set_result_hook(h, hook, NULL);
+    health_spec_t s = spec("web1", NULL, "192.0.2.10", 2, 3, HEALTH_UP);
+    uint32_t id;
+    cr_assert(health_check_add(h, &s, &id, NULL));
+    for (int i = 0; i < 10; i++)
+        health_apply_result(h, id, true, NULL);
+    cr_assert_eq(nhooked, 0, "successes of a healthy check reached the main thread");
+    health_apply_result(h, id, false, "status 503");
+    cr_assert_eq(nhooked, 1);
+    cr_assert_eq(hooked[0], id);
+    health_apply_result(h, id, true, NULL); /* the streak of failures is reset */
+    cr_assert_eq(nhooked, 2);
+    health_apply_result(h, id, true, NULL);
+    cr_assert_eq(nhooked, 2);
+    for (int i = 0; i < 3; i++)
+        health_apply_result(h, id, false, "status 503");
+    cr_assert_eq(nhooked, 5);
+    cr_assert_eq(nevents, 1);
+    for (int i = 0; i < 5; i++)
+        health_apply_result(h, id, false, "status 503");
+    cr_assert_eq(nhooked, 5, "failures of a down check reached the main thread");
+    health_apply_late(h, id);
+    cr_assert_eq(nhooked, 5);
     health_free(h);
 }
 
