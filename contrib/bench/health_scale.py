@@ -9,7 +9,12 @@ N checks ("checks") against a few loopback listeners (127.0.1.1..K, one port: th
 server health_scale_target.c), and runs dnsperf at a fixed rate against it, recording every
 query's latency (dnsperf -v). Reported per mode, as the median over the rounds:
 
-  - query latency p50 / p99 / p99.9 and lost queries;
+  - query latency p50 / p99 / p99.9 and lost queries, as dnsperf sees it;
+  - the server-side latency p50 / p99 / p99.9: from the query's to the answer's timestamp on
+    the loopback interface (tcpdump, kernel timestamps taken as dnsperf sends the query and as
+    hadnsd sends the answer). dnsperf's own figure also holds the delay before dnsperf reads
+    the answer, on the client core, where the target runs too (it stands in for machines
+    elsewhere); this one holds only hadnsd's side;
   - the health thread's CPU (utime+stime of the thread named "hadnsd-health", from
     /proc/PID/task/*/stat) over the dnsperf run, in % of one core;
   - probes completed per second over the run, against N / interval (does it keep up?), and
@@ -32,6 +37,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -209,6 +215,62 @@ def run_dnsperf(args, port, qfile, procs):
             "mean": statistics.fmean(lat) if lat else float("nan")}
 
 
+def start_capture(args, port, path, procs):
+    """tcpdump of the queries to and answers from port on lo, pinned to the client core (it
+    is the observer, not the server), nanosecond kernel timestamps, 80 bytes a packet."""
+    cmd = taskset(args.client_core) + ["tcpdump", "-i", "lo", "-n", "-s", "80", "-B", "65536",
+                                       "--time-stamp-precision=nano", "-w", path,
+                                       "udp and port %d" % port]
+    cp = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    procs.append(cp)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (os.path.exists(path) and
+                                               os.path.getsize(path) >= 24):
+        if cp.poll() is not None:
+            raise SystemExit("tcpdump failed: " + cp.stderr.read())
+        time.sleep(0.05)
+    time.sleep(0.5)  # the filter is attached before the file header is written; be sure
+    return cp
+
+
+def stop_capture(cp):
+    cp.send_signal(signal.SIGINT)
+    _, err = cp.communicate(timeout=30)
+    m = re.search(r"(\d+) packets? dropped by kernel", err)
+    return int(m.group(1)) if m else 0
+
+
+def capture_latency(path, port):
+    """Per query: the answer's timestamp less the query's, matched by client port and DNS id,
+    in microseconds, from a pcap of lo (Ethernet framing, IPv4 UDP)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack_from("<I", data, 0)[0]
+    if magic not in (0xa1b23c4d, 0xa1b2c3d4):
+        raise SystemExit("%s: not a little-endian pcap file" % path)
+    div = 1e3 if magic == 0xa1b23c4d else 1.0  # to microseconds
+    sent, lat = {}, []
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, incl, _ = struct.unpack_from("<IIII", data, off)
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 14 + 20 + 8 + 2 or pkt[12:14] != b"\x08\x00":
+            continue
+        ihl = (pkt[14] & 15) * 4
+        sport, dport = struct.unpack_from(">HH", pkt, 14 + ihl)
+        qid = pkt[14 + ihl + 8:14 + ihl + 10]
+        t = sec * 1e6 + frac / div
+        if dport == port:
+            sent[(sport, qid)] = t
+        elif sport == port:
+            t0 = sent.pop((dport, qid), None)
+            if t0 is not None:
+                lat.append(t - t0)
+    lat.sort()
+    return lat
+
+
 def start_server(args, cfg, logpath):
     logf = open(logpath, "w")
     p = subprocess.Popen(taskset(args.server_core) + [args.hadnsd, "-c", cfg], stdout=logf,
@@ -257,6 +319,8 @@ def main():
     ap.add_argument("--health-core", type=int, default=None,
                     help="move hadnsd's health thread to this core after start (default: it "
                          "stays with the rest of hadnsd on --server-core)")
+    ap.add_argument("--no-capture", dest="capture", action="store_false",
+                    help="no server-side latency (it needs tcpdump and root)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--max-tries", type=int, default=5,
                     help="runs of a round that overlapped another benchmark are repeated "
@@ -271,6 +335,9 @@ def main():
             raise SystemExit("%s is not built" % tool)
     if not shutil.which("dnsperf"):
         raise SystemExit("dnsperf not found (Debian: apt-get install dnsperf)")
+    if args.capture and not shutil.which("tcpdump"):
+        log("tcpdump not found (Debian: apt-get install tcpdump): no server-side latency")
+        args.capture = False
     if os.cpu_count() and os.cpu_count() < 2:
         args.server_core = args.client_core = None
     # This script too (the watch thread, the control-socket summaries) stays off the server's
@@ -358,10 +425,19 @@ def main():
                     all0 = thread_cpu(p.pid, None)
                     opens0 = tcp_active_opens()
                     t0 = time.monotonic()
+                    pcap = os.path.join(tmp, "q.pcap")
+                    cap = start_capture(args, port, pcap, procs) if args.capture else None
                     watch = Watch(ours)
                     r.update(run_dnsperf(args, port, qfile, procs))
                     elapsed = time.monotonic() - t0
                     noise = watch.end()
+                    if cap:
+                        r["cap_dropped"] = stop_capture(cap)
+                        lat = capture_latency(pcap, port)
+                        os.unlink(pcap)
+                        r.update({"srv_n": len(lat), "srv_p50": percentile(lat, 50),
+                                  "srv_p99": percentile(lat, 99),
+                                  "srv_p999": percentile(lat, 99.9)})
                     r["noisy"] = sorted(noise)
                     r["health_cpu_pct"] = 100.0 * (thread_cpu(p.pid, "hadnsd-health") - h0) / elapsed
                     r["server_cpu_pct"] = 100.0 * (thread_cpu(p.pid, None) - all0) / elapsed
@@ -383,8 +459,11 @@ def main():
                         continue
                     results[mode].append(r)
                     log("round %d %-6s p50 %6.0f us  p99 %6.0f us  p99.9 %6.0f us  lost %d/%d  "
-                        "server CPU %5.1f%%  health thread %5.1f%%  TCP opens/s %.0f%s" % (
+                        "%sserver CPU %5.1f%%  health thread %5.1f%%  TCP opens/s %.0f%s" % (
                             rnd + 1, mode, r["p50"], r["p99"], r["p999"], r["lost"], r["sent"],
+                            "server-side p50 %.0f p99 %.0f p99.9 %.0f us (%d, %d dropped)  " % (
+                                r["srv_p50"], r["srv_p99"], r["srv_p999"], r["srv_n"],
+                                r["cap_dropped"]) if "srv_n" in r else "",
                             r["server_cpu_pct"], r["health_cpu_pct"], r["tcp_opens_per_s"],
                             "  probes/s %.0f of %.0f, %d/%d up %s" % (
                                 r["probes_per_s"], r["expected_per_s"], r["up"], r["checks"],
@@ -414,7 +493,20 @@ def main():
                 med(mode, "server_cpu_pct"), med(mode, "health_cpu_pct"),
                 med(mode, "tcp_opens_per_s")))
         d = 100.0 * (med("checks", "p99") - med("base", "p99")) / med("base", "p99")
-        print("p99 change with checks: %+.1f %% (target: less than 10 %%)" % d)
+        ratios = sorted(c["p99"] / b["p99"] for b, c in zip(results["base"], results["checks"]))
+        print("p99 change with checks: %+.1f %% (target: less than 10 %%); per round, checks/base "
+              "%s" % (d, " ".join("%.2f" % x for x in ratios)))
+        if args.capture:
+            print("server side  %9s %9s %9s" % ("p50 us", "p99 us", "p99.9 us"))
+            for mode in ("base", "checks"):
+                print("%-12s %9.0f %9.0f %9.0f" % (mode, med(mode, "srv_p50"),
+                                                  med(mode, "srv_p99"), med(mode, "srv_p999")))
+            d = 100.0 * (med("checks", "srv_p99") - med("base", "srv_p99")) / med("base",
+                                                                                   "srv_p99")
+            ratios = sorted(c["srv_p99"] / b["srv_p99"]
+                            for b, c in zip(results["base"], results["checks"]))
+            print("server-side p99 change with checks: %+.1f %%; per round, checks/base %s" % (
+                d, " ".join("%.2f" % x for x in ratios)))
         print("probes completed: %.0f/s of %.0f/s due (%.1f %%); checks up: %d of %d" % (
             med("checks", "probes_per_s"), args.checks / args.interval,
             100.0 * med("checks", "probes_per_s") * args.interval / args.checks,
