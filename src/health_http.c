@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* health_http.c: the "http" and "https" probes: a bufferevent (OpenSSL's for https), the status
- * line checked against the expected codes, and optionally a substring searched in the first
- * HEALTH_BODY_WINDOW bytes of the body. The engine owns the timeout.
+/* health_http.c: the "http" and "https" probes: the status line checked against the expected
+ * codes, and optionally a substring searched in the first HEALTH_BODY_WINDOW bytes of the
+ * body. The engine owns the timeout.
  *
  * With reuse_connection (the default) the request is HTTP/1.1 with "Connection: keep-alive",
  * the response is framed (Content-Length, chunked, or no body) by the pure parser below, and a
@@ -9,17 +9,37 @@
  * run: one per check, in p->keep, watched for the server closing it. A kept connection that
  * turns out dead when the next run uses it (closed before any byte of the response) is
  * replaced once within that run. Without it, each run opens a connection, sends HTTP/1.0 with
- * "Connection: close" and reads until the verdict, as before. */
+ * "Connection: close" and reads until the verdict.
+ *
+ * The I/O. Plain http works on the socket itself, https on OpenSSL's bufferevent. With
+ * 10,000 checks a second, system calls are most of the health thread's cost, and a plain
+ * bufferevent made five per probe on a kept connection: epoll_ctl to add write interest as
+ * the request was queued and again to remove it once drained, the writev, ioctl(FIONREAD)
+ * before the read, and the readv. Here the socket's read event (EV_READ|EV_PERSIST) is added
+ * as the connection opens and stays registered until it closes, through the runs and the idle
+ * time between them: no probe touches epoll, and a server closing an idle connection is still
+ * noticed. The request (formatted once per connection) goes out with one send(); only what a
+ * full socket buffer refused, or all of it while the connection is being made, waits for a
+ * one-shot write event. The response is recv()'d into the run's own buffer. A probe on a kept
+ * connection is one send() and one recv().
+ *
+ * https keeps the bufferevent: it runs the TLS state machine (the handshake, a read that
+ * wants a write and the reverse), which would otherwise be a second copy of libevent's code
+ * here, and a TLS probe costs more in crypto than in system calls. The two paths differ only
+ * in how bytes move (plain_* and tls_* below); the request, the response buffer, the framing
+ * and the verdict (judge), the kept-connection bookkeeping and the error texts are shared. */
 #include "config.h"
 #include "health_probe.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -42,22 +62,51 @@
 /* The longest body read to its end so that the connection can carry the next request; a
  * longer one (a status page of megabytes) is cheaper to close than to drain every run. */
 #define DRAIN_MAX 65536
+/* The run's response buffer starts this big: a health page's head and body fit, so that the
+ * response is one recv(). It doubles while a longer head (up to HEADERS_MAX) or the start of
+ * the body (up to HEALTH_BODY_WINDOW past the head, without reuse_connection) comes in. Also
+ * the stack buffer the rest of a body is read into while the connection idles. */
+#define IN_FIRST 4096
+/* Each recv() gets at least this much room, so that a response does not trickle in a few
+ * bytes per call as the buffer fills. */
+#define READ_MIN 1024
+
+/* One request and its response. */
+struct exchange {
+    size_t unsent; /* plain http: the bytes at the end of the request not written yet */
+    char *in;      /* what was read of the response and not yet consumed */
+    size_t inlen, incap;
+    bool got_byte; /* a byte of the response arrived */
+    bool reused;   /* the request went on a kept connection */
+    /* without reuse_connection: the status (0 until its line is read), then where the body
+     * starts in `in` (0 until the head ends) */
+    int status;
+    size_t body_off;
+    /* reuse_connection: the response framed; its head is consumed from `in` once parsed
+     * (in_body), then its body as the decoder reads it. This part outlives the run: the rest
+     * of a body may arrive once the verdict is in and the connection idles. */
+    health_http_resp_t resp;
+    bool in_body;
+    uint64_t drained; /* body bytes read */
+    char *win;        /* body checks: the first HEALTH_BODY_WINDOW bytes of the body */
+    size_t winlen;
+};
 
 /* One connection and the run that uses it. A kept connection is the same object, parked in
- * p->keep between runs. */
-struct http_run {
+ * p->keep between runs; its callbacks tell the two apart by p->keep being set (a probe has
+ * one connection at a time, in p->run or in p->keep). */
+struct http_conn {
+    char *req; /* the request: the same for every run on the connection */
+    size_t reqlen;
+    /* plain http */
+    int fd;            /* -1 for https (the bufferevent owns the socket) */
+    struct event *rev; /* EV_READ|EV_PERSIST, registered for the connection's life */
+    struct event *wev; /* EV_WRITE once: the connection is made, or the socket takes more */
+    bool connecting;
+    /* https */
     struct bufferevent *bev;
-    SSL *ssl;        /* owned by bev once it exists */
-    int status;      /* 0 until the status line is read */
-    size_t body_off; /* where the body starts; 0 until the headers end */
-    /* reuse_connection only */
-    health_http_resp_t resp; /* the response being read */
-    bool in_body;            /* the head was parsed: resp's body decoder runs */
-    bool got_byte;           /* a byte of this response arrived */
-    bool reused;             /* this run's request went on a kept connection */
-    uint64_t drained;        /* body bytes read */
-    char *win;               /* body checks: the first HEALTH_BODY_WINDOW bytes of the body */
-    size_t winlen;
+    SSL *ssl; /* owned by bev once it exists */
+    struct exchange x;
 };
 
 /* ---- response framing (pure; tests/unit/test_health_http.c) ---- */
@@ -466,26 +515,43 @@ static SSL_CTX *tls_ctx(health_probe_t *p, char *err, size_t errlen)
     return ctx;
 }
 
-/* ---- one run ---- */
+/* ---- connections ---- */
+
+/* Frees what a run buffered. The framing state stays: a connection parked for the next run
+ * may still be reading the last body. */
+static void exchange_release(struct exchange *x)
+{
+    free(x->in);
+    free(x->win);
+    x->in = x->win = NULL;
+    x->inlen = x->incap = x->winlen = 0;
+}
 
 /* Closes a connection and frees its state. */
-static void conn_free(struct http_run *r)
+static void conn_free(struct http_conn *c)
 {
-    if (!r)
+    if (!c)
         return;
-    if (r->bev) {
-        /* Reset rather than FIN once we know the result: thousands of checks a second must
-         * not leave a TIME_WAIT behind each (HAProxy closes its checks the same way). */
-        evutil_socket_t fd = bufferevent_getfd(r->bev);
-        if (fd >= 0) {
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        }
-        bufferevent_free(r->bev); /* closes the socket and frees the SSL (CLOSE_ON_FREE) */
-    } else if (r->ssl)
-        SSL_free(r->ssl);
-    free(r->win);
-    free(r);
+    /* Reset rather than FIN once we know the result: thousands of checks a second must not
+     * leave a TIME_WAIT behind each (HAProxy closes its checks the same way). */
+    evutil_socket_t fd = c->bev ? bufferevent_getfd(c->bev) : c->fd;
+    if (fd >= 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->bev)
+        bufferevent_free(c->bev); /* closes the socket and frees the SSL (CLOSE_ON_FREE) */
+    else if (c->ssl)
+        SSL_free(c->ssl);
+    exchange_release(&c->x);
+    free(c->req);
+    free(c);
 }
 
 static void run_free(health_probe_t *p)
@@ -504,6 +570,27 @@ static void keep_drop(health_probe_t *p)
     health_probe_keep_release(p);
 }
 
+/* Room for at least need more bytes in x->in. */
+static void grow(struct exchange *x, size_t need)
+{
+    if (x->incap - x->inlen >= need)
+        return;
+    size_t cap = x->incap ? x->incap : IN_FIRST;
+    while (cap - x->inlen < need)
+        cap *= 2;
+    x->in = xrealloc(x->in, cap);
+    x->incap = cap;
+}
+
+/* Drops the first n bytes of x->in. */
+static void consume(struct exchange *x, size_t n)
+{
+    memmove(x->in, x->in + n, x->inlen - n);
+    x->inlen -= n;
+}
+
+/* ---- the verdict, for http and https alike ---- */
+
 static bool status_expected(const health_spec_t *s, int status)
 {
     if (!s->nexpect)
@@ -515,157 +602,62 @@ static bool status_expected(const health_spec_t *s, int status)
     return false;
 }
 
-/* Looks at what has arrived. Returns true when the run is over (done was called). */
-static bool evaluate(health_probe_t *p, bool eof)
-{
-    struct http_run *r = p->run;
-    struct evbuffer *in = bufferevent_get_input(r->bev);
-    size_t len = evbuffer_get_length(in);
-    const health_spec_t *s = &p->spec;
-
-    if (!r->status) {
-        size_t eol_len = 0;
-        struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-        if (eol.pos < 0) {
-            if (len > STATUS_LINE_MAX) {
-                run_free(p);
-                health_probe_done(p, false, "bad status line");
-                return true;
-            }
-            if (eof) {
-                run_free(p);
-                health_probe_done(
-                    p, false, len ? "bad status line" : "connection closed before the status line");
-                return true;
-            }
-            return false;
-        }
-        char line[64];
-        size_t n = (size_t)eol.pos < sizeof(line) - 1 ? (size_t)eol.pos : sizeof(line) - 1;
-        evbuffer_copyout(in, line, n);
-        line[n] = '\0';
-        int minor, status, used = 0;
-        if (sscanf(line, "HTTP/1.%d %3d%n", &minor, &status, &used) != 2 || used != 12 ||
-            status < 100 || status > 599 || (line[12] != ' ' && line[12] != '\0')) {
-            run_free(p);
-            health_probe_done(p, false, "bad status line");
-            return true;
-        }
-        r->status = status;
-        if (!status_expected(s, status)) {
-            run_free(p);
-            health_probe_done(p, false, "status %d", status);
-            return true;
-        }
-        if (!s->body) {
-            run_free(p);
-            health_probe_done(p, true, NULL);
-            return true;
-        }
-    }
-
-    if (!r->body_off) {
-        struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-        if (end.pos < 0) {
-            if (len > HEADERS_MAX || eof) {
-                run_free(p);
-                health_probe_done(p, false,
-                                  eof ? "body mismatch (no body)" : "response headers too long");
-                return true;
-            }
-            return false;
-        }
-        r->body_off = (size_t)end.pos + 4;
-    }
-    size_t blen = strlen(s->body);
-    size_t window_end = r->body_off + HEALTH_BODY_WINDOW;
-    size_t avail_end = len < window_end ? len : window_end;
-    if (avail_end >= r->body_off + blen) {
-        struct evbuffer_ptr from, to;
-        evbuffer_ptr_set(in, &from, r->body_off, EVBUFFER_PTR_SET);
-        evbuffer_ptr_set(in, &to, avail_end, EVBUFFER_PTR_SET);
-        struct evbuffer_ptr hit = evbuffer_search_range(in, s->body, blen, &from, &to);
-        if (hit.pos >= 0) {
-            run_free(p);
-            health_probe_done(p, true, NULL);
-            return true;
-        }
-    }
-    if (eof || len >= window_end) {
-        int status = r->status;
-        run_free(p);
-        health_probe_done(p, false, "body mismatch (status %d)", status);
-        return true;
-    }
-    return false;
-}
-
-/* ---- reuse_connection: framed responses and kept connections ---- */
-
-/* Feeds what has arrived of the body to the decoder (and to the window of a body check).
+/* Feeds what has been read of the body to the decoder (and to the window of a body check).
  * False with *why when the chunked framing is malformed. */
-static bool feed(struct http_run *r, const char **why)
+static bool feed(struct exchange *x, const char **why)
 {
-    struct evbuffer *in = bufferevent_get_input(r->bev);
-    while (!r->resp.done && evbuffer_get_length(in)) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
-        ssize_t used = health_http_body_feed(&r->resp, v.iov_base, v.iov_len, r->win, &r->winlen,
-                                             r->win ? HEALTH_BODY_WINDOW : 0, why);
-        if (used < 0)
-            return false;
-        evbuffer_drain(in, (size_t)used);
-        r->drained += (uint64_t)used;
-    }
+    if (!x->inlen)
+        return true;
+    ssize_t used = health_http_body_feed(&x->resp, x->in, x->inlen, x->win, &x->winlen,
+                                         x->win ? HEALTH_BODY_WINDOW : 0, why);
+    if (used < 0)
+        return false;
+    consume(x, (size_t)used);
+    x->drained += (uint64_t)used;
     return true;
 }
 
 /* Can the connection carry another request, now or once the rest of the body is read? */
-static bool keepable(const struct http_run *r)
+static bool keepable(const struct exchange *x)
 {
-    if (!r->in_body || !r->resp.keep_alive)
+    if (!x->in_body || !x->resp.keep_alive)
         return false;
-    if (r->resp.done) /* bytes past the response: HTTP/1.1 has no unsolicited responses */
-        return evbuffer_get_length(bufferevent_get_input(r->bev)) == 0;
-    if (r->resp.body == HEALTH_HTTP_BODY_LENGTH)
-        return r->resp.length <= DRAIN_MAX;
-    return r->drained <= DRAIN_MAX;
+    /* A server that answered before it read the whole request would take the rest of it
+     * for the next one. */
+    if (x->unsent)
+        return false;
+    if (x->resp.done) /* bytes past the response: HTTP/1.1 has no unsolicited responses */
+        return x->inlen == 0;
+    if (x->resp.body == HEALTH_HTTP_BODY_LENGTH)
+        return x->resp.length <= DRAIN_MAX;
+    return x->drained <= DRAIN_MAX;
 }
 
-static void idle_read(struct bufferevent *bev, void *arg)
+/* Bytes that arrived on an idle connection: the rest of the last response's body, or stray
+ * ones. True when the connection can still be kept. */
+static bool idle_feed(struct exchange *x, const char *buf, size_t n)
 {
-    (void)bev;
-    health_probe_t *p = arg;
     const char *why;
-    /* The rest of the last response's body may still come; anything else closes. */
-    if (!feed(p->keep, &why) || !keepable(p->keep))
-        keep_drop(p);
-}
-
-static void idle_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    /* The server closed the idle connection (its keep-alive timeout) or it broke: the next
-     * run connects afresh, which is no failure. */
-    keep_drop(arg);
+    size_t winlen = 0; /* no window: the verdict is in, the body is only skipped */
+    ssize_t used = health_http_body_feed(&x->resp, buf, n, NULL, &winlen, 0, &why);
+    if (used < 0 || (size_t)used < n)
+        return false;
+    x->drained += n;
+    return keepable(x);
 }
 
 /* Ends a successful run; the connection is kept for the next one when it can carry it. */
 static void succeed(health_probe_t *p)
 {
-    struct http_run *r = p->run;
+    struct http_conn *c = p->run;
     const char *why;
     p->run = NULL;
-    free(r->win);
-    r->win = NULL;
-    r->winlen = 0;
-    if (p->spec.reuse_connection && feed(r, &why) && keepable(r) && health_probe_keep_acquire(p)) {
-        p->keep = r;
-        bufferevent_setcb(r->bev, idle_read, NULL, idle_event, p);
+    if (p->spec.reuse_connection && feed(&c->x, &why) && keepable(&c->x) &&
+        health_probe_keep_acquire(p)) {
+        exchange_release(&c->x);
+        p->keep = c;
     } else {
-        conn_free(r);
+        conn_free(c);
     }
     health_probe_done(p, true, NULL);
 }
@@ -681,89 +673,149 @@ static void PRINTF(2, 3) fail(health_probe_t *p, const char *fmt, ...)
     health_probe_done(p, false, "%s", msg);
 }
 
-/* Looks at what has arrived, framing the response: the verdict once the head is complete
- * (a status outside the expected codes as soon as the status line is), or once the body
- * substring is found, the window is full or the body has ended. */
+static void fail_errno(health_probe_t *p, int e)
+{
+    char buf[96];
+    fail(p, "%s", health_strerror(e, buf, sizeof(buf)));
+}
+
+/* Without reuse_connection: the verdict once the status line is in (or, for a body check,
+ * once the substring is found, the window is full or the server closed). */
+static void evaluate(health_probe_t *p, bool eof)
+{
+    struct exchange *x = &((struct http_conn *)p->run)->x;
+    const health_spec_t *s = &p->spec;
+    const char *in = x->in ? x->in : "";
+    size_t len = x->inlen;
+
+    if (!x->status) {
+        const char *lf = memchr(in, '\n', len);
+        if (!lf) {
+            if (len > STATUS_LINE_MAX)
+                fail(p, "bad status line");
+            else if (eof)
+                fail(p, "%s", len ? "bad status line" : "connection closed before the status line");
+            return;
+        }
+        size_t n = (size_t)(lf - in);
+        if (n && in[n - 1] == '\r')
+            n--;
+        char line[64];
+        if (n > sizeof(line) - 1)
+            n = sizeof(line) - 1;
+        memcpy(line, in, n);
+        line[n] = '\0';
+        int minor, status, used = 0;
+        if (sscanf(line, "HTTP/1.%d %3d%n", &minor, &status, &used) != 2 || used != 12 ||
+            status < 100 || status > 599 || (line[12] != ' ' && line[12] != '\0')) {
+            fail(p, "bad status line");
+            return;
+        }
+        x->status = status;
+        if (!status_expected(s, status)) {
+            fail(p, "status %d", status);
+            return;
+        }
+        if (!s->body) {
+            succeed(p);
+            return;
+        }
+    }
+
+    if (!x->body_off) {
+        const char *end = memmem(in, len, "\r\n\r\n", 4);
+        if (!end) {
+            if (len > HEADERS_MAX || eof)
+                fail(p, "%s", eof ? "body mismatch (no body)" : "response headers too long");
+            return;
+        }
+        x->body_off = (size_t)(end - in) + 4;
+    }
+    size_t blen = strlen(s->body);
+    size_t window_end = x->body_off + HEALTH_BODY_WINDOW;
+    size_t avail_end = len < window_end ? len : window_end;
+    if (avail_end >= x->body_off + blen &&
+        memmem(in + x->body_off, avail_end - x->body_off, s->body, blen)) {
+        succeed(p);
+        return;
+    }
+    if (eof || len >= window_end)
+        fail(p, "body mismatch (status %d)", x->status);
+}
+
+/* With reuse_connection: frames the response; the verdict once the head is complete (a status
+ * outside the expected codes as soon as the status line is), or once the body substring is
+ * found, the window is full or the body has ended. */
 static void evaluate_keep(health_probe_t *p, bool eof)
 {
-    struct http_run *r = p->run;
+    struct exchange *x = &((struct http_conn *)p->run)->x;
     const health_spec_t *s = &p->spec;
-    struct evbuffer *in = bufferevent_get_input(r->bev);
-    size_t len = evbuffer_get_length(in);
     const char *why = "";
 
-    if (len)
-        r->got_byte = true;
-    if (!r->in_body) {
-        size_t n = len < HEADERS_MAX ? len : HEADERS_MAX;
-        const char *buf = n ? (const char *)evbuffer_pullup(in, (ev_ssize_t)n) : "";
-        ssize_t hl = health_http_head_parse(&r->resp, buf, n, s->method, &why);
+    if (!x->in_body) {
+        size_t n = x->inlen < HEADERS_MAX ? x->inlen : HEADERS_MAX;
+        ssize_t hl = health_http_head_parse(&x->resp, x->in ? x->in : "", n, s->method, &why);
         if (hl < 0) {
             fail(p, "%s", why);
             return;
         }
-        if (r->resp.status && !status_expected(s, r->resp.status)) {
-            fail(p, "status %d", r->resp.status);
+        if (x->resp.status && !status_expected(s, x->resp.status)) {
+            fail(p, "status %d", x->resp.status);
             return;
         }
         if (!hl) {
             if (eof)
                 fail(p, "%s",
-                     r->resp.status ? "connection closed in the response headers"
-                     : len          ? "bad status line"
+                     x->resp.status ? "connection closed in the response headers"
+                     : x->inlen     ? "bad status line"
                                     : "connection closed before the status line");
             return;
         }
-        evbuffer_drain(in, (size_t)hl);
-        r->in_body = true;
+        consume(x, (size_t)hl);
+        x->in_body = true;
         if (!s->body) {
             succeed(p);
             return;
         }
-        if (r->resp.body == HEALTH_HTTP_BODY_NONE) {
-            fail(p, "body mismatch (status %d)", r->resp.status);
+        if (x->resp.body == HEALTH_HTTP_BODY_NONE) {
+            fail(p, "body mismatch (status %d)", x->resp.status);
             return;
         }
-        r->win = xmalloc(HEALTH_BODY_WINDOW);
+        x->win = xmalloc(HEALTH_BODY_WINDOW);
     }
-    size_t before = r->winlen;
-    if (!feed(r, &why)) {
+    size_t before = x->winlen;
+    if (!feed(x, &why)) {
         fail(p, "%s", why);
         return;
     }
     /* Search only what is new, plus the tail of the old that a match could start in. */
     size_t blen = strlen(s->body);
     size_t from = before >= blen ? before - blen + 1 : 0;
-    if (r->winlen >= from + blen && memmem(r->win + from, r->winlen - from, s->body, blen)) {
+    if (x->winlen >= from + blen && memmem(x->win + from, x->winlen - from, s->body, blen)) {
         succeed(p);
         return;
     }
-    if (eof || r->resp.done || r->winlen >= HEALTH_BODY_WINDOW)
-        fail(p, "body mismatch (status %d)", r->resp.status);
+    if (eof || x->resp.done || x->winlen >= HEALTH_BODY_WINDOW)
+        fail(p, "body mismatch (status %d)", x->resp.status);
+}
+
+/* Judges what has been read of the response; eof: the server closed the connection. */
+static void judge(health_probe_t *p, bool eof)
+{
+    if (p->spec.reuse_connection)
+        evaluate_keep(p, eof);
+    else
+        evaluate(p, eof);
 }
 
 static void connect_fresh(health_probe_t *p);
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* The run's connection ended: the server closed it (err 0, no tls_error), or it broke with
+ * errno err or a TLS error text. */
+static void lost(health_probe_t *p, int err, const char *tls_error)
 {
-    (void)bev;
-    health_probe_t *p = arg;
-    if (p->spec.reuse_connection)
-        evaluate_keep(p, false);
-    else
-        evaluate(p, false);
-}
-
-static void on_event(struct bufferevent *bev, short what, void *arg)
-{
-    health_probe_t *p = arg;
-    struct http_run *r = p->run;
-    bool keep = p->spec.reuse_connection;
-    if (what & BEV_EVENT_CONNECTED)
-        return;
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-        return;
-    if (keep && r->reused && !r->got_byte && !evbuffer_get_length(bufferevent_get_input(bev))) {
+    struct http_conn *c = p->run;
+    if (c->x.reused && !c->x.got_byte) {
         /* The kept connection died before a byte of the response: the server closed it as
          * it idled (its keep-alive timeout crossed our request), which says nothing about
          * the target. Once per run, on a new connection, within the same deadline. */
@@ -771,73 +823,255 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         connect_fresh(p); /* not a reused one: no second retry */
         return;
     }
-    if (what & BEV_EVENT_EOF) {
-        if (keep)
-            evaluate_keep(p, true);
-        else
-            evaluate(p, true);
-        return;
-    }
-    int sockerr = EVUTIL_SOCKET_ERROR();
-    char msg[HEALTH_ERR_MAX] = "";
-    if (r->ssl) {
-        unsigned long e, first = 0;
-        while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-            /* libevent also queues SSL_get_error() codes (library 0): an I/O error, whose
-             * errno tells more. */
-            if (!first && ERR_GET_LIB(e) != 0)
-                first = e;
-        }
-        long v = SSL_get_verify_result(r->ssl);
-        if (v != X509_V_OK && p->spec.tls_verify) {
-            snprintf(msg, sizeof(msg), "TLS error: certificate verify failed: %s",
-                     X509_verify_cert_error_string(v));
-        } else if (first) {
-            char reason[96];
-            snprintf(msg, sizeof(msg), "TLS error: %s", tls_reason(first, reason, sizeof(reason)));
-        }
-    }
-    if (!msg[0]) {
-        if (sockerr) {
-            char buf[96];
-            snprintf(msg, sizeof(msg), "%s", health_strerror(sockerr, buf, sizeof(buf)));
-        } else if (keep ? r->resp.status != 0 : r->status != 0) {
-            /* The connection broke after the status line: judge what arrived. */
-            if (keep)
-                evaluate_keep(p, true);
-            else
-                evaluate(p, true);
-            return;
-        } else {
-            snprintf(msg, sizeof(msg), "%s",
-                     r->ssl ? "TLS error: handshake failed" : "connection error");
-        }
-    }
-    run_free(p);
-    health_probe_done(p, false, "%s", msg);
+    if (tls_error)
+        fail(p, "%s", tls_error);
+    else if (err)
+        fail_errno(p, err);
+    else
+        judge(p, true);
 }
 
-/* Queues the request on r's output. With reuse_connection HTTP/1.1 and keep-alive, else
+/* ---- the request ---- */
+
+static char *PRINTF(2, 3) format_new(size_t *len, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    assert(n >= 0);
+    char *s = xmalloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    *len = (size_t)n;
+    return s;
+}
+
+/* The request, owned by the caller. With reuse_connection HTTP/1.1 and keep-alive, else
  * HTTP/1.0 and "Connection: close" (so that the server ends the response by closing). */
-static void send_request(health_probe_t *p, struct http_run *r)
+static char *request_new(const health_probe_t *p, size_t *len)
 {
     const health_spec_t *s = &p->spec;
     const char *host = s->host ? s->host : s->target;
     uint16_t port =
         ntohs(s->addr.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&s->addr)->sin6_port
                                             : ((const struct sockaddr_in *)&s->addr)->sin_port);
-    bool default_port = port == (s->kind == HEALTH_HTTPS ? 443 : 80);
+    /* RFC 9110 §7.2: the port only when it is not the scheme's default */
+    char port_s[8] = "";
+    if (port != (s->kind == HEALTH_HTTPS ? 443 : 80))
+        snprintf(port_s, sizeof(port_s), ":%u", port);
     bool v6 = strchr(host, ':') != NULL;
-    struct evbuffer *out = bufferevent_get_output(r->bev);
-    evbuffer_add_printf(out, "%s %s HTTP/1.%c\r\nHost: %s%s%s", s->method ? s->method : "GET",
-                        s->path ? s->path : "/", s->reuse_connection ? '1' : '0', v6 ? "[" : "",
-                        host, v6 ? "]" : "");
-    if (!default_port)
-        evbuffer_add_printf(out, ":%u", port);
-    evbuffer_add_printf(out,
-                        "\r\nUser-Agent: hadnsd/%s health check\r\nAccept: */*\r\n"
-                        "Connection: %s\r\n\r\n",
-                        PACKAGE_VERSION, s->reuse_connection ? "keep-alive" : "close");
+    return format_new(len,
+                      "%s %s HTTP/1.%c\r\nHost: %s%s%s%s\r\n"
+                      "User-Agent: hadnsd/%s health check\r\nAccept: */*\r\n"
+                      "Connection: %s\r\n\r\n",
+                      s->method ? s->method : "GET", s->path ? s->path : "/",
+                      s->reuse_connection ? '1' : '0', v6 ? "[" : "", host, v6 ? "]" : "", port_s,
+                      PACKAGE_VERSION, s->reuse_connection ? "keep-alive" : "close");
+}
+
+static struct http_conn *conn_new(const health_probe_t *p)
+{
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    c->req = request_new(p, &c->reqlen);
+    c->fd = -1;
+    return c;
+}
+
+static void plain_send(health_probe_t *p);
+
+/* Sends the run's request: queued on an https connection, written at once on a plain one
+ * unless it is still being made. */
+static void send_request(health_probe_t *p)
+{
+    struct http_conn *c = p->run;
+    if (c->bev) {
+        bufferevent_write(c->bev, c->req, c->reqlen);
+        return;
+    }
+    c->x.unsent = c->reqlen;
+    if (!c->connecting)
+        plain_send(p);
+}
+
+/* ---- plain http: the socket, one persistent read event, a write event when needed ---- */
+
+/* Writes what is left of the request; the rest waits for the socket to take more. */
+static void plain_send(health_probe_t *p)
+{
+    struct http_conn *c = p->run;
+    struct exchange *x = &c->x;
+    ssize_t n = send(c->fd, c->req + c->reqlen - x->unsent, x->unsent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            lost(p, errno, NULL);
+            return;
+        }
+        n = 0;
+    }
+    x->unsent -= (size_t)n;
+    if (x->unsent && event_add(c->wev, NULL) < 0)
+        fail(p, "cannot watch the socket");
+}
+
+static void plain_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    health_probe_t *p = arg;
+    struct http_conn *c = p->run;
+    assert(c && c->fd == fd);
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err) {
+            lost(p, err, NULL);
+            return;
+        }
+        c->connecting = false;
+    }
+    plain_send(p);
+}
+
+static void plain_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    health_probe_t *p = arg;
+    if (p->keep) {
+        struct http_conn *c = p->keep;
+        assert(c->fd == fd);
+        char buf[IN_FIRST];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        /* The server closed the idle connection (its keep-alive timeout), it broke, or bytes
+         * came that are no part of the last response: the next run connects afresh, which is
+         * no failure. */
+        if (n <= 0 || !idle_feed(&c->x, buf, (size_t)n))
+            keep_drop(p);
+        return;
+    }
+    struct http_conn *c = p->run;
+    assert(c && c->fd == fd);
+    struct exchange *x = &c->x;
+    grow(x, READ_MIN);
+    ssize_t n = recv(fd, x->in + x->inlen, x->incap - x->inlen, 0);
+    if (n > 0) {
+        x->inlen += (size_t)n;
+        x->got_byte = true;
+        judge(p, false);
+    } else if (n == 0) {
+        lost(p, 0, NULL);
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        lost(p, errno, NULL); /* also a failed connect: "connection refused" */
+    }
+}
+
+static void plain_connect(health_probe_t *p, struct http_conn *c)
+{
+    const health_spec_t *s = &p->spec;
+    c->fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        fail_errno(p, errno);
+        return;
+    }
+    c->rev = event_new(p->base, c->fd, EV_READ | EV_PERSIST, plain_readable, p);
+    c->wev = event_new(p->base, c->fd, EV_WRITE, plain_writable, p);
+    if (!c->rev || !c->wev || event_add(c->rev, NULL) < 0) {
+        fail(p, "cannot watch the socket");
+        return;
+    }
+    if (connect(c->fd, (const struct sockaddr *)&s->addr, s->addrlen) < 0) {
+        if (errno != EINPROGRESS) {
+            fail_errno(p, errno);
+            return;
+        }
+        c->connecting = true;
+        if (event_add(c->wev, NULL) < 0) {
+            fail(p, "cannot watch the socket");
+            return;
+        }
+    }
+    send_request(p);
+}
+
+/* ---- https: OpenSSL's bufferevent ---- */
+
+/* Moves what the bufferevent decrypted into the run's buffer. */
+static void tls_take(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in);
+    if (!n)
+        return;
+    grow(&c->x, n);
+    c->x.inlen += (size_t)evbuffer_remove(in, c->x.in + c->x.inlen, n);
+    c->x.got_byte = true;
+}
+
+static void tls_readable(struct bufferevent *bev, void *arg)
+{
+    health_probe_t *p = arg;
+    if (p->keep) {
+        struct http_conn *c = p->keep;
+        char buf[IN_FIRST];
+        size_t n;
+        while ((n = bufferevent_read(bev, buf, sizeof(buf))) > 0) {
+            if (!idle_feed(&c->x, buf, n)) {
+                keep_drop(p); /* as in plain_readable */
+                return;
+            }
+        }
+        return;
+    }
+    tls_take(p->run);
+    judge(p, false);
+}
+
+static void tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    health_probe_t *p = arg;
+    if (p->keep) {
+        keep_drop(p); /* closed or broken while idle: no failure */
+        return;
+    }
+    struct http_conn *c = p->run;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    int sockerr = EVUTIL_SOCKET_ERROR();
+    tls_take(c);
+    if (what & BEV_EVENT_EOF) {
+        lost(p, 0, NULL);
+        return;
+    }
+    char msg[HEALTH_ERR_MAX] = "";
+    unsigned long e, first = 0;
+    while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+        /* libevent also queues SSL_get_error() codes (library 0): an I/O error, whose errno
+         * tells more. */
+        if (!first && ERR_GET_LIB(e) != 0)
+            first = e;
+    }
+    long v = SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK && p->spec.tls_verify) {
+        snprintf(msg, sizeof(msg), "TLS error: certificate verify failed: %s",
+                 X509_verify_cert_error_string(v));
+    } else if (first) {
+        char reason[96];
+        snprintf(msg, sizeof(msg), "TLS error: %s", tls_reason(first, reason, sizeof(reason)));
+    }
+    if (msg[0])
+        lost(p, 0, msg);
+    else if (sockerr)
+        lost(p, sockerr, NULL);
+    else if (c->x.status || c->x.resp.status)
+        lost(p, 0, NULL); /* it broke after the status line: judge what arrived */
+    else
+        lost(p, 0, "TLS error: handshake failed");
 }
 
 static bool is_ip_literal(const char *s)
@@ -846,86 +1080,78 @@ static bool is_ip_literal(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-static void connect_fresh(health_probe_t *p)
+static void tls_connect(health_probe_t *p, struct http_conn *c)
 {
     const health_spec_t *s = &p->spec;
-    struct http_run *r = xcalloc(1, sizeof(*r));
-    p->run = r;
     const char *host = s->host ? s->host : s->target;
-    if (s->kind == HEALTH_HTTPS) {
-        char err[HEALTH_ERR_MAX];
-        SSL_CTX *ctx = tls_ctx(p, err, sizeof(err));
-        if (!ctx) {
-            run_free(p);
-            health_probe_done(p, false, "%s", err);
-            return;
-        }
-        r->ssl = SSL_new(ctx);
-        if (!r->ssl) {
-            run_free(p);
-            health_probe_done(p, false, "TLS error: cannot create a session");
-            return;
-        }
-        bool ip = is_ip_literal(host);
-        if (!ip)
-            SSL_set_tlsext_host_name(r->ssl, host); /* SNI takes names only (RFC 6066 §3) */
-        if (s->tls_verify) {
-            if (ip)
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(r->ssl), host);
-            else
-                SSL_set1_host(r->ssl, host);
-        } else {
-            SSL_set_verify(r->ssl, SSL_VERIFY_NONE, NULL);
-        }
-        r->bev = bufferevent_openssl_socket_new(p->base, -1, r->ssl, BUFFEREVENT_SSL_CONNECTING,
-                                                BEV_OPT_CLOSE_ON_FREE);
-    } else {
-        r->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
-    if (!r->bev) {
-        run_free(p);
-        health_probe_done(p, false, "cannot create a bufferevent");
+    char err[HEALTH_ERR_MAX];
+    SSL_CTX *ctx = tls_ctx(p, err, sizeof(err));
+    if (!ctx) {
+        fail(p, "%s", err);
         return;
     }
-    bufferevent_setcb(r->bev, on_read, NULL, on_event, p);
-    bufferevent_enable(r->bev, EV_READ | EV_WRITE);
-
-    send_request(p, r);
-    if (bufferevent_socket_connect(r->bev, (const struct sockaddr *)&s->addr, (int)s->addrlen) <
-            0 &&
-        p->running && p->run == r) {
-        /* (libevent may already have reported the failure through on_event, which ended the
-         * run; then p->run is gone.) */
-        char buf[96];
-        health_strerror(errno, buf, sizeof(buf));
-        run_free(p);
-        health_probe_done(p, false, "%s", buf);
+    c->ssl = SSL_new(ctx);
+    if (!c->ssl) {
+        fail(p, "TLS error: cannot create a session");
+        return;
     }
+    bool ip = is_ip_literal(host);
+    if (!ip)
+        SSL_set_tlsext_host_name(c->ssl, host); /* SNI takes names only (RFC 6066 §3) */
+    if (s->tls_verify) {
+        if (ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
+        else
+            SSL_set1_host(c->ssl, host);
+    } else {
+        SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+    }
+    c->bev = bufferevent_openssl_socket_new(p->base, -1, c->ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        fail(p, "cannot create a bufferevent");
+        return;
+    }
+    bufferevent_setcb(c->bev, tls_readable, NULL, tls_event, p);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    send_request(p);
+    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&s->addr, (int)s->addrlen) <
+            0 &&
+        p->running && p->run == c) {
+        /* (libevent may already have reported the failure through tls_event, which ended the
+         * run; then p->run is gone.) */
+        fail_errno(p, errno);
+    }
+}
+
+/* ---- the kind ---- */
+
+static void connect_fresh(health_probe_t *p)
+{
+    struct http_conn *c = conn_new(p);
+    p->run = c;
+    if (p->spec.kind == HEALTH_HTTPS)
+        tls_connect(p, c);
+    else
+        plain_connect(p, c);
 }
 
 static void http_start(health_probe_t *p)
 {
-    struct http_run *r = p->keep;
-    if (r) {
+    struct http_conn *c = p->keep;
+    if (c) {
         p->keep = NULL;
         health_probe_keep_release(p);
         /* A kept connection still reading the last response's body is not worth waiting
          * for: a new one costs less than a late verdict. */
-        if (p->spec.reuse_connection && r->resp.done &&
-            !evbuffer_get_length(bufferevent_get_input(r->bev))) {
-            r->status = 0;
-            r->body_off = 0;
-            memset(&r->resp, 0, sizeof(r->resp));
-            r->in_body = false;
-            r->got_byte = false;
-            r->reused = true;
-            r->drained = 0;
-            p->run = r;
-            bufferevent_setcb(r->bev, on_read, NULL, on_event, p);
-            send_request(p, r);
+        if (c->x.resp.done && !(c->bev && evbuffer_get_length(bufferevent_get_input(c->bev)))) {
+            assert(!c->x.in && !c->x.win); /* released as it was parked */
+            c->x = (struct exchange){.reused = true};
+            p->run = c;
+            send_request(p);
             return;
         }
-        conn_free(r);
+        conn_free(c);
     }
     connect_fresh(p);
 }

@@ -19,6 +19,8 @@ connection ID from 1). Each request reads the word in DIR/mode ("ok" when absent
     race      as ok on a connection's first request; a later request on the same connection
               is read and the connection closed without an answer (the server's close
               crossing the client's request)
+    stray     as ok, then 0.05 s later a byte nobody asked for (HTTP/1.1 has no unsolicited
+              responses: the client must not send another request on that connection)
 
 Runs until DIR/quit exists or it is killed.
 """
@@ -87,6 +89,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "idle":
             # handle_one_request's next readline times out and closes the connection
             self.connection.settimeout(0.1)
+        elif mode == "stray":
+            self.wfile.flush()
+            threading.Timer(0.05, self.stray).start()
+
+    def stray(self):
+        try:
+            self.connection.sendall(b"x")
+        except OSError:
+            pass  # the client closed the connection first
 
     def log_message(self, *args):
         pass

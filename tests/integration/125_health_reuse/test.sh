@@ -5,10 +5,12 @@
 # HTTP/1.1, logging every connection and request). Many probes go over one connection, for
 # http and https; responses framed by Content-Length and by chunks (the body substring spanning
 # chunks); a server that closes idle connections, or closes one just as the next request
-# arrives, causes no failure; 503 and a wrong body still go down after exactly `fall` results
-# and up after `rise`; "reuse_connection": false opens a connection per probe with HTTP/1.0 and
-# "Connection: close"; a check removed by a reload closes its kept connection. Nothing is
-# timed: every wait polls with a generous bound.
+# arrives, causes no failure, and its close is noticed while the connection idles (no socket
+# waits in CLOSE_WAIT for the next run); a byte after the response drops the connection without
+# a failure; 503 and a wrong body still go down after exactly `fall` results and up after
+# `rise`, each failure dropping its connection; "reuse_connection": false opens a connection
+# per probe with HTTP/1.0 and "Connection: close"; a check removed by a reload closes its kept
+# connection. Nothing is timed: every wait polls with a generous bound.
 . "$(dirname "$0")/../lib.sh"
 . "$LIBDIR/100_health_lib/health.sh"
 
@@ -60,6 +62,12 @@ wait_count() {
 
 probes() { ctl field "$1" counters.probes; }
 
+# close_wait PORT: our TCP sockets to 127.0.0.1:PORT that the server closed and we did not
+# (state 08, CLOSE_WAIT, in /proc/net/tcp; the remote address is the third column).
+close_wait() {
+    awk -v p="$(printf '0100007F:%04X' "$1")" '$3 == p && $4 == "08"' /proc/net/tcp | wc -l
+}
+
 make_cert
 ka_start web
 WPORT=$KPORT
@@ -69,6 +77,9 @@ ka_start tls https
 SPORT=$KPORT
 ka_start tpl
 TPORT2=$KPORT
+ka_start lazy
+LPORT=$KPORT
+ka_mode lazy idle
 
 Z=$T/zones
 mkdir -p "$Z"
@@ -99,7 +110,9 @@ cat >"$T/hadnsd.json" <<EOF
           "reuse_connection": false, "interval": 0.3, "timeout": 0.25, "rise": 1, "fall": 1 },
         { "name": "tls", "type": "https", "target": "127.0.0.1", "port": $SPORT,
           "host": "www.test.example", "tls_ca": "cert.pem", "body": "status: ok",
-          "interval": 0.3, "timeout": 0.25 }
+          "interval": 0.3, "timeout": 0.25 },
+        { "name": "lazy", "type": "http", "target": "127.0.0.1", "port": $LPORT,
+          "interval": 60, "timeout": 1, "rise": 1, "fall": 1 }
     ],
     "check_templates": [
         { "name": "tpl", "zone": "reuse.test", "owner": "www", "type": "A",
@@ -130,6 +143,23 @@ wait_count tpl requests . 6
 expect_field web counters.failed 0
 expect_field tls counters.failed 0
 
+say "a server's close of an idle connection is noticed as it idles, not at the next run"
+# lazy's first run was before ready, its next one is a minute away; its server closes a
+# connection after 0.1 s idle. Were the socket not watched while idle, it would wait in
+# CLOSE_WAIT until that next run.
+expect_field lazy state up
+wait_count lazy conns '^close' 1
+i=0
+while [ "$(close_wait "$LPORT")" -gt 0 ]; do
+    if [ $i -ge 100 ]; then
+        bad "lazy: the server closed the idle connection and it still waits in CLOSE_WAIT"
+        break
+    fi
+    sleep 0.1
+    i=$((i + 1))
+done
+expect_field lazy counters.probes 1
+
 say "(d) reuse_connection false: one connection per probe, HTTP/1.0, Connection: close"
 ctl wait plain counters.probes ">=6" >/dev/null || bad "plain: fewer than 6 probes"
 wait_count plain requests . 6
@@ -153,7 +183,11 @@ flip() {
 }
 
 say "(c) 503 goes down after exactly fall results, chunked ok up after rise"
+opens=$(count web conns '^open')
 flip 503 down 3 "status 503"
+# The first 503 came on the kept connection; each failure drops its connection.
+now=$(count web conns '^open')
+[ "$now" -ge $((opens + 2)) ] || bad "web: failures kept their connection ($opens -> $now opens)"
 flip chunked up 2 ""
 say "chunked responses keep the connection too"
 opens=$(count web conns '^open')
@@ -184,6 +218,16 @@ ctl wait web counters.probes ">=$((p + 8))" >/dev/null || bad "web: probes stopp
 wait_count web requests '^[0-9]+ 2 ' $((races + 4))
 expect_field web counters.failed "$failed"
 expect_field web state up
+
+say "a byte after the response drops the kept connection, which is no failure"
+ka_mode web stray
+opens=$(count web conns '^open')
+p=$(probes web)
+ctl wait web counters.probes ">=$((p + 6))" >/dev/null || bad "web: probes stopped"
+expect_field web counters.failed "$failed"
+expect_field web state up
+now=$(count web conns '^open')
+[ "$now" -ge $((opens + 4)) ] || bad "web: a stray byte kept the connection ($opens -> $now opens)"
 ka_mode web ok
 
 say "a check removed by a reload closes its kept connection"
