@@ -17,6 +17,7 @@
 
 #include "conf_policy.h"
 #include "dname.h"
+#include "net.h"
 #include "xalloc.h"
 
 bool conf_parse_addr(const char *s, uint16_t default_port, struct sockaddr_storage *ss,
@@ -386,17 +387,11 @@ static bool valid_name(const char *s)
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-static bool is_ip(const char *s)
-{
-    unsigned char b[16];
-    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
-}
-
 /* A DNS host name for the Host header and the TLS server name, or an address literal. */
 static bool valid_host(const char *s)
 {
     size_t n = strlen(s);
-    if (is_ip(s))
+    if (net_addr_is_literal(s))
         return true;
     return n >= 1 && n <= 253 && s[0] != '.' && s[0] != '-' &&
            strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
@@ -548,7 +543,7 @@ static bool ck_url(struct cctx *cx, const char *key, json_t *v)
     set_str(&cx->s->path, path);
     free(cx->url_host);
     cx->url_host = xstrdup(host);
-    cx->url_is_ip = is_ip(host);
+    cx->url_is_ip = net_addr_is_literal(host);
     return true;
 }
 
@@ -557,7 +552,7 @@ static bool ck_target(struct cctx *cx, const char *key, json_t *v)
     const char *s;
     if (!cstr(cx, key, v, &s))
         return false;
-    if (!is_ip(s))
+    if (!net_addr_is_literal(s))
         return cerr(cx, key, "'%s' is not an IPv4 or IPv6 address (host names are not "
                     "resolved)", s);
     set_str(&cx->s->target, s);

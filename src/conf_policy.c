@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net.h"
 #include "xalloc.h"
 
 /* A rule tree deeper than this is a config mistake, and the query path walks it recursively:
@@ -86,19 +87,13 @@ static bool parse_address(const cfg_policy_t *p, const char *s, uint8_t out[16])
     return inet_pton(p->rrtype == 1 ? AF_INET : AF_INET6, s, out) == 1;
 }
 
-static bool looks_like_address(const char *s)
-{
-    uint8_t b[16];
-    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
-}
-
 /* The candidate for this address, made on first use. */
 static long candidate(struct pctx *x, const char *at, const char *s)
 {
     cfg_policy_t *p = x->p;
     uint8_t a[16];
     if (!parse_address(p, s, a)) {
-        if (looks_like_address(s))
+        if (net_addr_is_literal(s))
             perr(x, at, "'%s' is not an %s address (the policy's type)", s,
                  p->rrtype == 1 ? "IPv4" : "IPv6");
         else
@@ -536,7 +531,7 @@ static bool parse_policy(struct pctx *x, json_t *o)
             at_fmt(gat, "groups.%s", k);
             if (!*k || strlen(k) > GROUP_NAME_MAX ||
                 strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                    strlen(k) || looks_like_address(k))
+                    strlen(k) || net_addr_is_literal(k))
                 return perr(x, gat, "a group name is 1 to %d letters, digits, '.', '_' or '-' "
                             "and not an address", GROUP_NAME_MAX);
             x->gname[g] = k;

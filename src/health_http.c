@@ -49,6 +49,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "net.h"
 #include "xalloc.h"
 
 /* A status line longer than this is not HTTP. */
@@ -1074,12 +1075,6 @@ static void tls_event(struct bufferevent *bev, short what, void *arg)
         lost(p, 0, "TLS error: handshake failed");
 }
 
-static bool is_ip_literal(const char *s)
-{
-    unsigned char buf[16];
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 static void tls_connect(health_probe_t *p, struct http_conn *c)
 {
     const health_spec_t *s = &p->spec;
@@ -1095,7 +1090,7 @@ static void tls_connect(health_probe_t *p, struct http_conn *c)
         fail(p, "TLS error: cannot create a session");
         return;
     }
-    bool ip = is_ip_literal(host);
+    bool ip = net_addr_is_literal(host);
     if (!ip)
         SSL_set_tlsext_host_name(c->ssl, host); /* SNI takes names only (RFC 6066 §3) */
     if (s->tls_verify) {

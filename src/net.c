@@ -32,6 +32,12 @@ struct net {
     worker_t *workers;
 };
 
+bool net_addr_is_literal(const char *s)
+{
+    unsigned char b[16];
+    return inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1;
+}
+
 void net_addr_str(const struct sockaddr_storage *ss, char *out, size_t outlen)
 {
     char host[INET6_ADDRSTRLEN];

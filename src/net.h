@@ -69,6 +69,8 @@ void net_stop(net_t *n) NONNULL;
 /* Frees everything, closing sockets; NULL is a no-op. [main] */
 void net_free(net_t *n);
 
+/* True if s is an IPv4 or IPv6 address literal ("192.0.2.1", "2001:db8::1"). [any] */
+bool net_addr_is_literal(const char *s) NONNULL;
 /* Formats a socket address as "1.2.3.4:53" / "[::1]:53". [any] */
 void net_addr_str(const struct sockaddr_storage *ss, char *out, size_t outlen) NONNULL;
 
