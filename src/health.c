@@ -184,7 +184,9 @@ struct note {
     enum note_kind kind;
     uint32_t id;
     enum health_state old_state, new_state;
-    char *name, *reason; /* owned copies: the check may be gone when the note is read */
+    /* owned copies, the check may be gone when the note is read; NULL for NOTE_STEPS, which
+     * the hook reads by id */
+    char *name, *reason;
 };
 
 struct health {
@@ -332,7 +334,8 @@ static void note(health_t *h, enum note_kind kind, const struct check *c, enum h
                                           .id = c->id,
                                           .old_state = old,
                                           .new_state = now,
-                                          .name = xstrdup(c->spec.name),
+                                          .name = kind == NOTE_STEPS ? NULL
+                                                                     : xstrdup(c->spec.name),
                                           .reason = kind == NOTE_STEPS ? NULL
                                                                        : xstrdup(c->reason)};
 }
