@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "conf_policy.h"
+#include "cpus.h"
 #include "dname.h"
 #include "net.h"
 #include "xalloc.h"
@@ -129,6 +130,46 @@ static bool k_listen(struct ctx *x, const char *key, json_t *v)
         l->text = xstrdup(json_string_value(e));
     }
     return true;
+}
+
+/* A CPU list: a non-empty array of distinct CPU numbers this machine has. */
+static bool get_cpus(struct ctx *x, const char *key, json_t *v, unsigned **out, size_t *n)
+{
+    long have = sysconf(_SC_NPROCESSORS_CONF);
+    if (have < 1 || have > CPUS_MAX)
+        have = CPUS_MAX;
+    if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > (size_t)have) {
+        err_set(x->err, "%s: %s: must be a non-empty array of CPU numbers, e.g. [0, 1]", x->path,
+                key);
+        return false;
+    }
+    free(*out);
+    *n = json_array_size(v);
+    *out = xcalloc(*n, sizeof(**out));
+    for (size_t i = 0; i < *n; i++) {
+        json_t *e = json_array_get(v, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+            json_integer_value(e) >= have)
+        {
+            err_set(x->err, "%s: %s[%zu]: must be a CPU number from 0 to %ld (this machine's)",
+                    x->path, key, i, have - 1);
+            return false;
+        }
+        (*out)[i] = (unsigned)json_integer_value(e);
+        for (size_t j = 0; j < i; j++) {
+            if ((*out)[j] == (*out)[i]) {
+                err_set(x->err, "%s: %s[%zu]: CPU %u is listed twice", x->path, key, i,
+                        (*out)[i]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static bool k_worker_cpus(struct ctx *x, const char *key, json_t *v)
+{
+    return get_cpus(x, key, v, &x->c->worker_cpus, &x->c->nworker_cpus);
 }
 
 static bool k_workers(struct ctx *x, const char *key, json_t *v)
@@ -313,7 +354,8 @@ static bool k_control(struct ctx *x, const char *key, json_t *v)
 static bool k_health(struct ctx *x, const char *key, json_t *v)
 {
     if (!json_is_object(v)) {
-        err_set(x->err, "%s: %s: must be an object {\"startup\": ..., \"priority\": ...}",
+        err_set(x->err,
+                "%s: %s: must be an object {\"startup\": ..., \"priority\": ..., \"cpus\": ...}",
                 x->path, key);
         return false;
     }
@@ -335,6 +377,11 @@ static bool k_health(struct ctx *x, const char *key, json_t *v)
                 return false;
             }
             x->c->health_idle = !strcmp(m, "idle");
+        } else if (!strcmp(k, "cpus")) {
+            char sub[64];
+            snprintf(sub, sizeof(sub), "%s.cpus", key);
+            if (!get_cpus(x, sub, val, &x->c->health_cpus, &x->c->nhealth_cpus))
+                return false;
         } else {
             err_set(x->err, "%s: %s.%s: unknown key", x->path, key, k);
             return false;
@@ -1078,6 +1125,7 @@ static const struct key {
 } keys[] = {
     {"listen", k_listen, true},
     {"workers", k_workers, false},
+    {"worker_cpus", k_worker_cpus, false},
     {"udp_payload", k_udp_payload, false},
     {"tcp_idle_timeout", k_tcp_idle, false},
     {"tcp_max_connections", k_tcp_max, false},
@@ -1149,6 +1197,8 @@ cfg_t *conf_load(const char *path, hadns_err_t *err)
             goto out;
         }
     }
+    if (c->workers == 0 && c->nworker_cpus)
+        c->workers = (unsigned)(c->nworker_cpus < 256 ? c->nworker_cpus : 256);
     if (c->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->workers = n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
@@ -1216,6 +1266,8 @@ void conf_free(cfg_t *c)
     free(c->templates);
     conf_policies_free(c);
     free(c->geoip_database);
+    free(c->worker_cpus);
+    free(c->health_cpus);
     free(c->control_socket);
     free(c->nsid);
     free(c->zone_dir);

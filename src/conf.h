@@ -102,7 +102,10 @@ typedef struct cfg {
     char *path;
     cfg_listen_t *listen;
     size_t nlisten;
-    unsigned workers;          /* 0 in the file = one per online CPU; resolved here */
+    unsigned workers;          /* 0 in the file = one per worker_cpus entry, else one per
+                                * online CPU; resolved here */
+    unsigned *worker_cpus;     /* worker w runs on worker_cpus[w % n]; NULL = unpinned */
+    size_t nworker_cpus;
     uint16_t udp_payload;
     unsigned tcp_idle_timeout; /* seconds */
     unsigned tcp_max_connections;
@@ -116,6 +119,8 @@ typedef struct cfg {
     unsigned control_mode;     /* permission bits of the socket */
     bool health_startup_wait;  /* "wait" (true) or "initial" */
     bool health_idle;          /* "priority": "idle" (true) or "normal" */
+    unsigned *health_cpus;     /* the CPUs the health thread may run on; NULL = any */
+    size_t nhealth_cpus;
     health_spec_t *checks;     /* explicit checks, complete */
     size_t nchecks;
     cfg_template_t *templates;

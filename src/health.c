@@ -728,7 +728,8 @@ bool health_start(health_t *h, void (*ready)(void *arg), void *arg, hadns_err_t 
         for (size_t i = 0; i < h->n; i++)
             health_engine_add(h->eng, h->checks[i]->id, &h->checks[i]->spec,
                               first_delay(h, &h->checks[i]->spec));
-        if (!health_engine_start(h->eng, h->opts.idle_priority, err))
+        if (!health_engine_start(h->eng, h->opts.idle_priority, h->opts.cpus, h->opts.ncpus,
+                                 err))
             return false;
     }
     h->started = true;

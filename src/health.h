@@ -134,6 +134,10 @@ typedef struct health_opts {
     /* The probe thread at idle scheduling priority: query workers always come first; when
      * every CPU is busy, runs are late rather than the workers (late runs give no verdict). */
     bool idle_priority;
+    /* The CPUs the probe thread may run on (borrowed until health_start returns); 0 = any.
+     * A set the query workers leave free keeps the checks off their cores altogether. */
+    const unsigned *cpus;
+    size_t ncpus;
     health_clock_fn clock; /* NULL = the real clock */
     void *clock_arg;
 } health_opts_t;

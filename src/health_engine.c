@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "cpus.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -473,7 +474,8 @@ static size_t kept_budget(void)
     return n >= 2 * FD_RESERVE ? (size_t)(n - FD_RESERVE) : (size_t)(n / 2);
 }
 
-bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err)
+bool health_engine_start(health_engine_t *e, bool idle, const unsigned *cpus, size_t ncpus,
+                         hadns_err_t *err)
 {
     e->idle = idle;
     e->kept_max = kept_budget();
@@ -494,10 +496,16 @@ bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err)
     pthread_mutex_unlock(&e->lock);
     if (pending)
         event_active(e->cmd_ev, EV_READ, 0);
-    int rc = pthread_create(&e->thread, NULL, engine_main, e);
+    int rc = cpus_thread_start(&e->thread, cpus, ncpus, engine_main, e);
     if (rc != 0) {
         e->started = false;
-        err_set(err, "health: cannot start the health thread: %s", strerror(rc));
+        char list[128];
+        cpus_str(cpus, ncpus, list, sizeof(list));
+        if (ncpus)
+            err_set(err, "health.cpus: cannot start the health thread on CPUs %s: %s", list,
+                    cpus_strerror(rc));
+        else
+            err_set(err, "health: cannot start the health thread: %s", strerror(rc));
         return false;
     }
     return true;

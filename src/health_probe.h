@@ -136,8 +136,9 @@ health_engine_t *health_engine_new(struct event_base *main,
  * flushed: the registry has something for the main thread (a state change). [health] */
 void health_engine_notify(health_engine_t *e) NONNULL;
 /* Starts the health thread (signals should be blocked by the caller), at idle scheduling
- * priority when idle is set. False with err. */
-bool health_engine_start(health_engine_t *e, bool idle, hadns_err_t *err) NONNULL;
+ * priority when idle is set, on the ncpus CPUs of cpus (0: any). False with err. */
+bool health_engine_start(health_engine_t *e, bool idle, const unsigned *cpus, size_t ncpus,
+                         hadns_err_t *err) __attribute__((nonnull(1, 5)));
 /* Starts probing a check (spec copied): the first run after first_ms, then every interval.
  * Queued until the thread runs. */
 void health_engine_add(health_engine_t *e, uint32_t id, const health_spec_t *spec,

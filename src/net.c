@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "cpus.h"
 #include "log.h"
 #include "net_tcp.h"
 #include "net_udp.h"
@@ -200,6 +201,7 @@ net_t *net_new(const struct sockaddr_storage *addrs, const socklen_t *lens, size
     for (unsigned w = 0; w < opts->workers; w++) {
         worker_t *wk = &n->workers[w];
         wk->id = w;
+        wk->cpu = opts->ncpus ? &opts->cpus[w % opts->ncpus] : NULL;
         wk->opts = &n->opts;
         wk->listeners = n->listeners;
         wk->nlisteners = count;
@@ -245,6 +247,9 @@ const net_listener_t *net_listeners(const net_t *n, size_t *count)
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    char name[16]; /* top -H, /proc/PID/task/TID/comm and the tests tell the threads apart */
+    snprintf(name, sizeof(name), "hadnsd-w%u", w->id);
+    pthread_setname_np(pthread_self(), name);
     event_base_dispatch(w->base);
     return NULL;
 }
@@ -252,9 +257,14 @@ static void *worker_main(void *arg)
 bool net_start(net_t *n, hadns_err_t *err)
 {
     for (unsigned w = 0; w < n->opts.workers; w++) {
-        int rc = pthread_create(&n->workers[w].thread, NULL, worker_main, &n->workers[w]);
+        worker_t *wk = &n->workers[w];
+        int rc = cpus_thread_start(&wk->thread, wk->cpu, wk->cpu ? 1 : 0, worker_main, wk);
         if (rc != 0) {
-            err_set(err, "worker %u: cannot start a thread: %s", w, strerror(rc));
+            if (wk->cpu)
+                err_set(err, "worker_cpus: worker %u cannot start on CPU %u: %s", w, *wk->cpu,
+                        cpus_strerror(rc));
+            else
+                err_set(err, "worker %u: cannot start a thread: %s", w, strerror(rc));
             net_stop(n);
             return false;
         }

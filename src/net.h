@@ -25,6 +25,8 @@ typedef struct net_opts {
     unsigned tcp_max_per_worker; /* open client connections per worker */
     answer_opts_t answer;
     snap_domain_t *snap;         /* borrowed; outlives the net */
+    const unsigned *cpus;        /* borrowed; worker w's threads run on cpus[w % ncpus] */
+    size_t ncpus;                /* 0 = unpinned */
 } net_opts_t;
 
 /* One bound address (UDP and TCP share its port). */
@@ -37,6 +39,7 @@ typedef struct net_listener {
 
 typedef struct worker {
     unsigned id;
+    const unsigned *cpu; /* the CPU its threads are pinned to, NULL = none */
     pthread_t thread;
     bool started;
     struct event_base *base;

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "cpus.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -37,6 +38,7 @@
  * thread of its own. */
 struct udp_sock {
     worker_t *w;
+    unsigned listener;     /* its index in w->listeners */
     int fd;
     bool pktinfo;
     unsigned reader;       /* snapshot reader slot of the thread serving it */
@@ -174,6 +176,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void *udp_thread(void *arg)
 {
     struct udp_sock *s = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "hadnsd-u%u.%u", s->w->id, s->listener);
+    pthread_setname_np(pthread_self(), name);
     while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         if (udp_batch(s, MSG_WAITFORONE) < 0 && errno != EINTR && errno != EAGAIN &&
             !atomic_load(&s->stop))
@@ -203,6 +208,7 @@ bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err)
         struct udp_sock *s = xcalloc(1, sizeof(*s));
         u->socks[i] = s;
         s->w = w;
+        s->listener = (unsigned)i;
         s->fd = w->udp_fds[i];
         s->pktinfo = w->listeners[i].is_wildcard;
         s->actx.geo_cache = xcalloc(1, sizeof(*s->actx.geo_cache));
@@ -238,9 +244,13 @@ bool net_udp_start(worker_t *w, hadns_err_t *err)
         struct udp_sock *s = w->udp->socks[i];
         if (s->ev)
             continue;
-        int rc = pthread_create(&s->thread, NULL, udp_thread, s);
+        int rc = cpus_thread_start(&s->thread, w->cpu, w->cpu ? 1 : 0, udp_thread, s);
         if (rc != 0) {
-            err_set(err, "worker %u: cannot start a udp thread: %s", w->id, strerror(rc));
+            if (w->cpu)
+                err_set(err, "worker_cpus: worker %u cannot start a udp thread on CPU %u: %s",
+                        w->id, *w->cpu, cpus_strerror(rc));
+            else
+                err_set(err, "worker %u: cannot start a udp thread: %s", w->id, strerror(rc));
             return false;
         }
         s->started = true;

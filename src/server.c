@@ -819,6 +819,8 @@ int server_run(cfg_t *cfg)
                    .nsid = cfg->nsid,
                    .nsid_len = (uint16_t)cfg->nsid_len},
         .snap = s->snap,
+        .cpus = cfg->worker_cpus,
+        .ncpus = cfg->nworker_cpus,
     };
     struct sockaddr_storage *addrs = xcalloc(cfg->nlisten, sizeof(*addrs));
     socklen_t *lens = xcalloc(cfg->nlisten, sizeof(*lens));
@@ -865,7 +867,9 @@ int server_run(cfg_t *cfg)
 
     if (cfg->nchecks || cfg->ntemplates) {
         health_opts_t hopts = {.startup_wait = cfg->health_startup_wait,
-                               .idle_priority = cfg->health_idle};
+                               .idle_priority = cfg->health_idle,
+                               .cpus = cfg->health_cpus,
+                               .ncpus = cfg->nhealth_cpus};
         s->health = health_new(s->base, &hopts);
         health_set_listener(s->health, on_health_change, s);
         health_set_result_hook(s->health, on_health_result, s);

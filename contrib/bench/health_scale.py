@@ -182,7 +182,8 @@ def wait_quiet(ours, limit):
 
 
 def run_dnsperf(args, port, qfile, procs):
-    cmd = taskset(args.client_core) + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
+    rt = ["chrt", "-f", "1"] if args.client_rt else []
+    cmd = taskset(args.client_core) + rt + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
                                         qfile, "-l", str(args.duration), "-Q", str(args.rate),
                                         "-c", "4", "-T", "1", "-t", "2", "-v"]
     dp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -317,8 +318,11 @@ def main():
     ap.add_argument("--target-core", type=int, default=None,
                     help="core of the target (default: the client core)")
     ap.add_argument("--health-core", type=int, default=None,
-                    help="move hadnsd's health thread to this core after start (default: it "
-                         "stays with the rest of hadnsd on --server-core)")
+                    help="run hadnsd's health thread on this core (\"health\": {\"cpus\": [C]}; "
+                         "default: it stays with the rest of hadnsd on --server-core)")
+    ap.add_argument("--client-rt", action="store_true",
+                    help="run dnsperf at SCHED_FIFO 1, so that nothing else on its core (the "
+                         "target, a health thread moved there) delays it but the kernel itself")
     ap.add_argument("--no-capture", dest="capture", action="store_false",
                     help="no server-side latency (it needs tcpdump and root)")
     ap.add_argument("--json", help="also write the raw results here")
@@ -383,6 +387,8 @@ def main():
                 "control": {"socket": "ctl.sock"}}
         checks = dict(base)
         checks["health"] = {"startup": "initial"}
+        if args.health_core is not None:
+            checks["health"]["cpus"] = [args.health_core]
         checks["checks"] = [{"name": "c%d" % i, "type": args.kind,
                              "target": addrs[i % len(addrs)], "port": tport,
                              "interval": args.interval, "timeout": args.timeout,
@@ -409,12 +415,6 @@ def main():
                         log("other benchmarks keep running; measuring anyway")
                     p, port = start_server(args, cfgs[mode], os.path.join(tmp, "%s.log" % mode))
                     procs.append(p)
-                    if args.health_core is not None:
-                        for tid in os.listdir("/proc/%d/task" % p.pid):
-                            with open("/proc/%d/task/%s/comm" % (p.pid, tid)) as f:
-                                if f.read().strip() == "hadnsd-health":
-                                    subprocess.run(["taskset", "-p", "-c", str(args.health_core),
-                                                    tid], capture_output=True)
                     time.sleep(args.warmup)
                     r = {}
                     if mode == "checks":

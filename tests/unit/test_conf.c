@@ -449,3 +449,48 @@ Test(conf, reuse_connection)
                  "\"tcp\", \"target\": \"192.0.2.1\", \"port\": 1, \"reuse_connection\": false}]}",
                  "checks[0].reuse_connection: only for http and https checks, this one is tcp");
 }
+
+Test(conf, cpu_lists)
+{
+    /* worker_cpus sets the worker count when workers is absent; health.cpus is a set. CPU 0
+     * exists on every machine. */
+    char msg[512];
+    cfg_t *c = load_json("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": [0],"
+                         " \"health\": {\"cpus\": [0]}}",
+                         msg);
+    cr_assert_not_null(c, "%s", msg);
+    cr_assert_eq(c->nworker_cpus, 1);
+    cr_assert_eq(c->worker_cpus[0], 0);
+    cr_assert_eq(c->workers, 1, "one worker per listed CPU");
+    cr_assert_eq(c->nhealth_cpus, 1);
+    cr_assert_eq(c->health_cpus[0], 0);
+    conf_free(c);
+    /* An explicit count wins: the workers take the CPUs in turn. */
+    c = load_json("{" MIN_LISTEN ", " MIN_ZONES ", \"workers\": 3, \"worker_cpus\": [0]}", msg);
+    cr_assert_not_null(c, "%s", msg);
+    cr_assert_eq(c->workers, 3);
+    conf_free(c);
+    /* Unset: nothing pinned. */
+    c = load_json("{" MIN_LISTEN ", " MIN_ZONES "}", msg);
+    cr_assert_not_null(c, "%s", msg);
+    cr_assert_null(c->worker_cpus);
+    cr_assert_null(c->health_cpus);
+    conf_free(c);
+
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": []}",
+                 "worker_cpus: must be a non-empty array of CPU numbers");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": 0}", "worker_cpus: ");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": [-1]}",
+                 "worker_cpus[0]: must be a CPU number from 0 to ");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": [0, \"1\"]}",
+                 "worker_cpus[1]: must be a CPU number");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"worker_cpus\": [100000]}", "worker_cpus[0]: ");
+    /* One more than this machine has. */
+    char json[512];
+    snprintf(json, sizeof(json), "{" MIN_LISTEN ", " MIN_ZONES ", \"health\": {\"cpus\": [%ld]}}",
+             sysconf(_SC_NPROCESSORS_CONF));
+    expect_error(json, "health.cpus[0]: must be a CPU number from 0 to ");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"health\": {\"cpus\": [0, 0]}}",
+                 "health.cpus[1]: CPU 0 is listed twice");
+    expect_error("{" MIN_LISTEN ", " MIN_ZONES ", \"health\": {\"cpus\": \"0\"}}", "health.cpus: ");
+}

@@ -3,7 +3,8 @@
 # 070_workers: 1, 2, 8 and "0" (one per CPU) worker threads, each with several listeners at
 # once (two port-0 listeners on 127.0.0.1, 127.0.0.2 and [::1] when available); every
 # listener answers over UDP and TCP, also under a concurrent load spread over them. SIGINT
-# stops the server like SIGTERM.
+# stops the server like SIGTERM. worker_cpus and health.cpus pin each thread where they say
+# (read back from /proc), and a CPU the kernel refuses stops the start, naming the key.
 . "$(dirname "$0")/../lib.sh"
 need_python
 
@@ -154,5 +155,89 @@ EOF
         stop_server w$w
     fi
 done
+
+# affinity PID: one "comm cpus" line per thread, cpus as the kernel lists them ("0-1,3").
+affinity() {
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(cat "$t/comm")" "$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status")"
+    done
+}
+
+# The CPUs this test may use (a cgroup or taskset may hold fewer than the machine has).
+cpus=$("$PY" -c 'import os; print(" ".join(map(str, sorted(os.sched_getaffinity(0)))))')
+first=${cpus%% *}
+last=${cpus##* }
+w1=
+[ "$first" = "$last" ] || w1=", $first"
+say "pinning: worker 0 on CPU $last, worker 1 on CPU $first, the health thread on CPU $first"
+cat >"$T/pin.json" <<EOF
+{
+    "listen": ["127.0.0.1:0", "127.0.0.1:0"],
+    "workers": 2,
+    "worker_cpus": [$last$w1],
+    "health": {"startup": "initial", "cpus": [$first]},
+    "checks": [{"name": "c", "type": "tcp", "target": "127.0.0.1", "port": 1,
+                "interval": 60, "initial": "up"}],
+    "zone_dir": $(json_str "$top_srcdir/zones"),
+    "zones": [ { "name": "example.com", "file": "example.com.zone" } ]
+}
+EOF
+start_server pin "$T/pin.json"
+affinity "$(server_pid pin)" >"$T/aff"
+# want THREAD CPUS: the thread exists and may run on exactly CPUS.
+want() {
+    got=$(awk -v n="$1" '$1 == n { print $2 }' "$T/aff")
+    [ "$got" = "$2" ] || bad "thread $1: CPUs '$got', expected '$2' (threads: $(tr '\n' ';' <"$T/aff"))"
+}
+want hadnsd-w0 "$last"
+want hadnsd-w1 "$first"
+want hadnsd-health "$first"
+# The UDP readers, when the build has them (blocking recvmmsg), follow their worker.
+if grep -q '^hadnsd-u' "$T/aff"; then
+    want hadnsd-u0.0 "$last"
+    want hadnsd-u0.1 "$last"
+    want hadnsd-u1.1 "$first"
+fi
+q -p "$(server_port pin)" www.example.com A
+expect_rcode NOERROR
+stop_server pin
+
+# A CPU outside the process's cpuset (as in a container) cannot take a thread: the start fails
+# naming the key. The test makes such a cpuset, as a child cgroup holding only $first, when it
+# can (root, a cpuset hierarchy, two CPUs); taskset alone would not do: pinning may leave it.
+cg=
+for root in /sys/fs/cgroup/cpuset /sys/fs/cgroup; do
+    [ -w "$root" ] && { [ -e "$root/cpuset.cpus" ] || [ -e "$root/cpuset.cpus.effective" ]; } ||
+        continue
+    cg=$root/hadnsd-test-$$
+    if mkdir "$cg" 2>/dev/null && echo "$first" >"$cg/cpuset.cpus" 2>/dev/null &&
+        { [ ! -e "$cg/cpuset.mems" ] || cat "$root/cpuset.mems" "$root/cpuset.mems.effective" 2>/dev/null |
+            head -n 1 >"$cg/cpuset.mems"; }; then
+        break
+    fi
+    rmdir "$cg" 2>/dev/null
+    cg=
+done
+if [ -z "$cg" ] || [ "$first" = "$last" ]; then
+    say "SKIP (part): no cpuset cgroup can be made here (or one CPU only): a refused CPU is untested"
+else
+    for key in worker_cpus health; do
+        if [ $key = worker_cpus ]; then
+            sed "s/\"worker_cpus\": \[[^]]*\]/\"worker_cpus\": [$last]/" "$T/pin.json" >"$T/refused.json"
+            want_err="worker_cpus: worker 0 cannot start on CPU $last: the CPU is offline or outside"
+        else
+            sed -e "/worker_cpus/d" -e "s/\"cpus\": \[[^]]*\]/\"cpus\": [$last]/" "$T/pin.json" >"$T/refused.json"
+            want_err="health.cpus: cannot start the health thread on CPUs $last: the CPU is offline"
+        fi
+        # A server that starts regardless is stopped by timeout (status 124).
+        # shellcheck disable=SC2016 # $$ is the inner shell's
+        timeout 10 sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" -c "$3"' sh "$cg" "$HADNSD" \
+            "$T/refused.json" >"$T/refused.out" 2>&1
+        rc=$?
+        [ $rc = 1 ] && grep -q -F "$want_err" "$T/refused.out" ||
+            bad "$key on CPU $last, outside the cpuset: exit $rc, expected 1 naming the key: $(cat "$T/refused.out")"
+    done
+    rmdir "$cg" || say "could not remove the test cgroup $cg"
+fi
 
 finish
