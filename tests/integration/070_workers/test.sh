@@ -237,6 +237,7 @@ else
         [ $rc = 1 ] && grep -q -F "$want_err" "$T/refused.out" ||
             bad "$key on CPU $last, outside the cpuset: exit $rc, expected 1 naming the key: $(cat "$T/refused.out")"
     done
+    say "a CPU outside the cpuset ($cg holds CPU $first): worker_cpus and health.cpus refused"
     rmdir "$cg" || say "could not remove the test cgroup $cg"
 fi
 
