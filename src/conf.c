@@ -138,7 +138,8 @@ static bool get_cpus(struct ctx *x, const char *key, json_t *v, unsigned **out, 
     long have = sysconf(_SC_NPROCESSORS_CONF);
     if (have < 1 || have > CPUS_MAX)
         have = CPUS_MAX;
-    if (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > (size_t)have) {
+    /* No length cap: more entries than CPUs must repeat one, and that is refused below. */
+    if (!json_is_array(v) || !json_array_size(v)) {
         err_set(x->err, "%s: %s: must be a non-empty array of CPU numbers, e.g. [0, 1]", x->path,
                 key);
         return false;

@@ -499,13 +499,14 @@ bool health_engine_start(health_engine_t *e, bool idle, const unsigned *cpus, si
     int rc = cpus_thread_start(&e->thread, cpus, ncpus, engine_main, e);
     if (rc != 0) {
         e->started = false;
-        char list[128];
-        cpus_str(cpus, ncpus, list, sizeof(list));
-        if (ncpus)
+        if (ncpus) {
+            char list[128];
+            cpus_str(cpus, ncpus, list, sizeof(list));
             err_set(err, "health.cpus: cannot start the health thread on CPUs %s: %s", list,
                     cpus_strerror(rc));
-        else
+        } else {
             err_set(err, "health: cannot start the health thread: %s", strerror(rc));
+        }
         return false;
     }
     return true;
