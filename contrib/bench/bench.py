@@ -16,6 +16,7 @@ processes and so over all its threads) per answered query at the fixed rate.
 import argparse
 import atexit
 import datetime
+import glob
 import json
 import os
 import random
@@ -962,6 +963,187 @@ def profile_mode(opts, workdir, servers):
                  "sampling" % (max(3, opts.duration), opts.rate)) + "\n\n" + "\n\n".join(out)
 
 
+# ---------------------------------------------------------------------------------------------
+# Callgrind: user-space instructions per query, exactly.  CPU time on a shared 2-core machine
+# moves by ±1 µs/query from run to run, more than a server's whole user-space work; valgrind's
+# instruction counts do not move at all.  The kernel's share is not counted: for the loopback
+# path it is what the floor's CPU time shows, and it differs between servers only by the
+# syscalls they make and the bytes they send.
+
+def under_callgrind(cls):
+    """The server class cls, started under callgrind (every thread, and forked children: one
+    dump file per process)."""
+    vg = shutil.which("valgrind")
+    if not (vg and shutil.which("callgrind_control")):
+        die("--callgrind needs valgrind (Debian: valgrind)")
+
+    class CG(cls):
+        def argv(self):
+            return [vg, "--tool=callgrind", "--compress-strings=no", "--compress-pos=no",
+                    "--callgrind-out-file=" + os.path.join(self.dir, "callgrind.out.%p")
+                    ] + super().argv()
+    return CG
+
+
+def callgrind_selfcost(path):
+    """Self cost (Ir) per function of one callgrind dump (--compress-strings=no), recursion
+    levels (eval'2) merged, functions without a symbol named OBJECT+0xADDRESS; and the
+    total."""
+    self, fn, after, total, ob = {}, None, False, 0, "?"
+    with open(path) as f:
+        for line in f:
+            if line.startswith("ob="):
+                ob = os.path.basename(line[3:].strip())
+                continue
+            if line.startswith("fn="):
+                fn = line[3:].strip().split("'")[0]
+                if fn.startswith("0x"):  # no symbol (a library without debug symbols)
+                    fn = "%s+0x%x" % (ob, int(fn, 16))
+                continue
+            if line.startswith("calls="):
+                after = True  # the next cost line is the call's inclusive cost
+                continue
+            c = line[:1]
+            if c.isdigit() or c in "+-*":
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                if after:
+                    after = False
+                    continue
+                v = int(parts[1])
+                self[fn] = self.get(fn, 0) + v
+                total += v
+    return self, total
+
+
+def callgrind_count(opts, srv, qfile, runs, label, binary=False):
+    """Zeroes the counters of every process of srv (started under callgrind), sends qfile
+    `runs` times one query at a time (dnsperf -q 1: every query its own batch, for every server
+    alike), dumps the counters and returns {"queries", "lost", "ir", "self", "files"}: the
+    user-space instructions of all the server's processes and threads over the run."""
+    ctl = shutil.which("callgrind_control")
+    pids = [str(p) for p in srv.pids()]
+    # callgrind_control reaches a process through valgrind's gdbserver, which a forked child
+    # (NSD's serving process) does not start: such a server cannot be counted this way.
+    listed = subprocess.run([ctl], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True).stdout
+    reachable = set(re.findall(r"^PID (\d+):", listed, re.M))
+    if set(pids) - reachable:
+        return {"error": "callgrind_control cannot reach its process%s %s (forked children "
+                "run no valgrind gdbserver)" % ("es" if len(set(pids) - reachable) > 1 else "",
+                                               ", ".join(sorted(set(pids) - reachable)))}
+    pattern = os.path.join(srv.dir, "callgrind.out.*")
+    before = set(glob.glob(pattern))
+    for pid in pids:
+        subprocess.run([ctl, "-z", pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = opts.prio + ["taskset", "-c", str(opts.client_core), opts.dnsperf, "-s", LOOPBACK,
+                        "-p", str(srv.port), "-d", qfile, "-n", str(runs), "-q", "1", "-t",
+                        "5"]
+    argv += ["-B"] if binary else (["-e"] if opts.edns else [])
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for pid in pids:
+        subprocess.run([ctl, "-d", label, pid], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    m = re.search(r"Queries completed:\s+(\d+)", p.stdout)
+    lost = re.search(r"Queries lost:\s+(\d+)", p.stdout)
+    done = int(m.group(1)) if m else 0
+    if not done:
+        die("dnsperf against %s under callgrind failed:\n%s" % (srv.name, p.stdout))
+    # One new dump per process that callgrind runs in (a process it cannot reach, such as
+    # one that exec'd a helper, writes none).
+    new = []
+    for _ in range(200):
+        new = sorted(set(glob.glob(pattern)) - before)
+        if len(new) >= len(pids):
+            break
+        time.sleep(0.05)
+    if not new:
+        die("callgrind wrote no dump for %s" % label)
+    time.sleep(0.2)  # let the dumps finish writing
+    self, total = {}, 0
+    for path in new:
+        s, t = callgrind_selfcost(path)
+        total += t
+        for fn, v in s.items():
+            self[fn] = self.get(fn, 0) + v
+    return {"queries": done, "lost": int(lost.group(1)) if lost else 0, "ir": total,
+            "self": self, "files": new}
+
+
+def callgrind_mode(opts, workdir, servers):
+    """Every server under callgrind, one after another, answering the same slice of the query
+    mix one query at a time: user-space instructions per query, and each one's overhead above
+    the floor's."""
+    gdir = os.path.join(workdir, "zone")
+    info = gen.generate(gdir, seed=opts.seed, names=opts.names, queries=opts.queries)
+    with open(os.path.join(gdir, "queries.txt")) as f:
+        lines = f.readlines()
+    qfile = os.path.join(gdir, "queries-callgrind.txt")
+    with open(qfile, "w") as f:
+        f.writelines(lines[:opts.callgrind_queries])
+    with open(os.path.join(gdir, "sample.tsv")) as f:
+        sample = [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+    res, skipped = {}, {}
+    cgdir = os.path.join(workdir, "callgrind")
+    for name in servers:
+        srv = under_callgrind(CLASSES[name])(name, opts, cgdir, info["zone"])
+        srv.start()
+        try:
+            check = (lambda r: r["rcode"] == 5) if name.startswith("floor") else soa_ok
+            if wait_ready(srv, ZONE, "SOA", check, 300, interval=0.05) is None:
+                skipped[name] = "did not answer under callgrind"
+                log("%s %s:\n%s" % (name, skipped[name], srv.log_tail()))
+                continue
+            bad = preflight(srv, sample[:10])
+            if bad:
+                skipped[name] = "wrong answers under callgrind: " + "; ".join(bad[:3])
+                log("%s: %s" % (name, skipped[name]))
+                continue
+            r = callgrind_count(opts, srv, qfile, 1, name)
+            if "error" in r:
+                log("%s not counted: %s" % (name, r["error"]))
+                skipped[name] = r["error"]
+                continue
+            res[name] = r
+            log("callgrind %-7s %d queries, %.0f instructions/query" % (
+                name, r["queries"], r["ir"] / r["queries"]))
+        finally:
+            srv.stop()
+    return callgrind_table(res, skipped, servers)
+
+
+def callgrind_table(res, skipped, servers):
+    ok = [s for s in servers if s in res]
+    per_q = {s: res[s]["ir"] / res[s]["queries"] for s in ok}
+    fl = per_q.get("floor")
+    over = {s: per_q[s] - fl for s in ok if fl is not None and not s.startswith("floor")}
+    rows = [("user-space instructions/query", "us0", per_q, True)]
+    if over:
+        rows.append(("— above the floor's", "us0", over, True))
+    rows.append(("lost", "int", {s: res[s]["lost"] for s in ok}, False))
+    text = table(rows, ok, "User-space instructions per query (callgrind; %d queries of the "
+                 "mix, one at a time; every thread and process of the server; the kernel not "
+                 "counted)" % max(res[s]["queries"] for s in ok)) if ok else "(no server ran)"
+    for s in ok:
+        q = res[s]["queries"]
+        top = sorted(res[s]["self"].items(), key=lambda t: -t[1])[:12]
+        text += "\n\n%s, self instructions per query, top functions: %s" % (
+            LABEL.get(s, s), ", ".join("`%s` %.0f" % (fn, v / q) for fn, v in top))
+    peers = {s: v for s, v in over.items() if s in PEERS}
+    for h in hadnsd_variants(ok):
+        if h in over and peers:
+            best = min(peers, key=peers.get)
+            r = over[h] / peers[best] if peers[best] > 0 else float("inf")
+            text += ("\n\n%s: user-space overhead above the floor ≤ half the best peer's "
+                     "(%s): %s, %.0f vs %.0f instructions/query (%.2f×)" % (
+                         h, LABEL.get(best, best), "MET" if r <= 0.5 else "MISSED", over[h],
+                         peers[best], r))
+    for s, why in skipped.items():
+        text += "\n\n%s: not counted: %s" % (LABEL.get(s, s), why)
+    return text
+
+
 def report_load(opts, results, failed, info, servers):
     ok = [s for s in servers if results.get(s)]
     rows = [("time from exec to correct answer, s", "s",
@@ -1090,10 +1272,11 @@ def main():
                     help="policy mode: the GeoIP database (default: built by "
                     "tests/data/mkmmdb.pl)")
     ap.add_argument("--callgrind", action="store_true",
-                    help="policy mode: also count each variant's user-space instructions per "
-                    "query under valgrind's callgrind, and where a policy's extra ones go")
+                    help="count each server's user-space instructions per query under "
+                    "valgrind's callgrind (exact, unlike CPU time), one query of the mix at a "
+                    "time; with --policy: each variant's, and where a policy's extra ones go")
     ap.add_argument("--callgrind-queries", type=int, default=20000,
-                    help="policy mode: queries per variant under callgrind")
+                    help="queries per server (or policy variant) under callgrind")
     ap.add_argument("--policy-no-extra", action="store_true",
                     help="policy mode: leave out the geo + ECS cache-miss variant")
     ap.add_argument("--load-records", type=int, default=1000000)
@@ -1187,13 +1370,15 @@ def main():
                 json.dump(res, f, indent=1)
         elif opts.profile:
             parts += [profile_mode(opts, workdir, servers), ""]
+        elif opts.callgrind:
+            parts += [callgrind_mode(opts, workdir, servers), ""]
         elif not opts.load or opts.all:
             res, failed, info, _ = throughput_mode(opts, workdir, servers)
             text, trows = report_throughput(opts, res, failed, info, servers)
             parts += [text, ""]
             with open(os.path.join(workdir, "throughput.json"), "w") as f:
                 json.dump(res, f, indent=1)
-        if (opts.load or opts.all) and not (opts.profile or opts.policy):
+        if (opts.load or opts.all) and not (opts.profile or opts.policy or opts.callgrind):
             res, failed, info = load_mode(opts, workdir, servers)
             text, lrows = report_load(opts, res, failed, info, servers)
             parts += [text, ""]

@@ -31,21 +31,26 @@ static struct iovec iovs[BATCH];
 static struct sockaddr_storage addrs[BATCH];
 static unsigned char bufs[BATCH][BUFSZ];
 
+/* Points header i at its buffers; recvmmsg rewrites only lengths and flags, and serve_batch
+ * the iov length and (compacting) whole headers below the batch size, so only those headers
+ * need this again, as in hadnsd's own loop. */
+static void reset(int i)
+{
+    iovs[i].iov_base = bufs[i];
+    iovs[i].iov_len = BUFSZ;
+    msgs[i].msg_hdr.msg_name = &addrs[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof(addrs[i]);
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = NULL;
+    msgs[i].msg_hdr.msg_controllen = 0;
+    msgs[i].msg_hdr.msg_flags = 0;
+}
+
 /* Receives up to one batch with the given flags and answers it; returns the batch size, 0 when
  * nothing was there (non-blocking), -1 on a hard error. */
 static int serve_batch(int fd, int flags)
 {
-    for (int i = 0; i < BATCH; i++) {
-        iovs[i].iov_base = bufs[i];
-        iovs[i].iov_len = BUFSZ;
-        msgs[i].msg_hdr.msg_name = &addrs[i];
-        msgs[i].msg_hdr.msg_namelen = sizeof(addrs[i]);
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_control = NULL;
-        msgs[i].msg_hdr.msg_controllen = 0;
-        msgs[i].msg_hdr.msg_flags = 0;
-    }
     int n = recvmmsg(fd, msgs, BATCH, flags, NULL);
     if (n < 0)
         return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
@@ -72,6 +77,8 @@ static int serve_batch(int fd, int flags)
         }
         sent += k;
     }
+    for (int i = 0; i < n; i++)
+        reset(i);
     return n;
 }
 
@@ -99,6 +106,8 @@ int main(int argc, char **argv)
         perror("floor: bind");
         return 1;
     }
+    for (int i = 0; i < BATCH; i++)
+        reset(i);
     fprintf(stderr, "floor ready on %s:%s (%s)\n", argv[1], argv[2],
             use_epoll ? "epoll + non-blocking recvmmsg" : "blocking recvmmsg");
     if (!use_epoll) {

@@ -19,16 +19,12 @@ rotated by one each round; the figures are medians over rounds.  Reuses bench.py
 pinning, dnsperf runs and CPU accounting.
 """
 
-import glob
 import json
 import os
 import random
-import re
-import shutil
 import socket
 import struct
 import subprocess
-import time
 
 import bench as B
 
@@ -458,56 +454,12 @@ def describe(miss_hits):
 # time on a shared 2-core machine moves by more than a policy's extra work; instruction counts
 # do not move at all.  The kernel's share (the same for every variant of a size) is not counted.
 
-def callgrind_selfcost(path):
-    """Self cost (Ir) per function of one callgrind dump (--compress-strings=no), recursion
-    levels (eval'2) merged, functions without a symbol named OBJECT+0xADDRESS; and the
-    total."""
-    self, fn, after, total, ob = {}, None, False, 0, "?"
-    with open(path) as f:
-        for line in f:
-            if line.startswith("ob="):
-                ob = os.path.basename(line[3:].strip())
-                continue
-            if line.startswith("fn="):
-                fn = line[3:].strip().split("'")[0]
-                if fn.startswith("0x"):  # no symbol (a library without debug symbols)
-                    fn = "%s+0x%x" % (ob, int(fn, 16))
-                continue
-            if line.startswith("calls="):
-                after = True  # the next cost line is the call's inclusive cost
-                continue
-            c = line[:1]
-            if c.isdigit() or c in "+-*":
-                parts = line.split()
-                if len(parts) < 2:
-                    continue
-                if after:
-                    after = False
-                    continue
-                v = int(parts[1])
-                self[fn] = self.get(fn, 0) + v
-                total += v
-    return self, total
-
-
 def callgrind_mode(opts, workdir, variants, zonefile, mmdb):
-    vg, ctl = shutil.which("valgrind"), shutil.which("callgrind_control")
-    if not (vg and ctl):
-        B.die("--callgrind needs valgrind (Debian: valgrind)")
-
-    def under_callgrind(cls):
-        class CG(cls):
-            def argv(self):
-                return [vg, "--tool=callgrind", "--compress-strings=no", "--compress-pos=no",
-                        "--callgrind-out-file=" + os.path.join(self.dir, "callgrind.out.%p")
-                        ] + super().argv()
-        return CG
-
-    servers = {"hadnsd-pol": under_callgrind(PolHadnsd)("callgrind-hadnsd-pol", opts, workdir,
-                                                          zonefile, mmdb),
-               "hadnsd-plain": under_callgrind(PolHadnsd)("callgrind-hadnsd-plain", opts,
-                                                            workdir, zonefile),
-               "floor": under_callgrind(B.Floor)("callgrind-floor", opts, workdir, zonefile)}
+    servers = {"hadnsd-pol": B.under_callgrind(PolHadnsd)("callgrind-hadnsd-pol", opts,
+                                                            workdir, zonefile, mmdb),
+               "hadnsd-plain": B.under_callgrind(PolHadnsd)("callgrind-hadnsd-plain", opts,
+                                                              workdir, zonefile),
+               "floor": B.under_callgrind(B.Floor)("callgrind-floor", opts, workdir, zonefile)}
     out = {}
     try:
         for name, srv in servers.items():
@@ -521,12 +473,6 @@ def callgrind_mode(opts, workdir, variants, zonefile, mmdb):
                 B.die("pre-flight check of %s under callgrind failed: %s" % (v["key"], why))
         for v in variants:
             srv = servers[v["server"]]
-            pid = str(srv.proc.pid)
-            pattern = os.path.join(srv.dir, "callgrind.out.%s.*" % pid)
-            before = set(glob.glob(pattern))
-            subprocess.run([ctl, "-z", pid], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
-            # One query at a time (-q 1): every query is its own batch, in every variant alike.
             nq = opts.callgrind_queries
             with open(v["qfile"], "rb") as f:
                 per_file = 0
@@ -535,32 +481,14 @@ def callgrind_mode(opts, workdir, variants, zonefile, mmdb):
                 while i < len(data):
                     per_file += 1
                     i += 2 + struct.unpack("!H", data[i:i + 2])[0]
-            runs = max(1, -(-nq // per_file))
-            p = subprocess.run(opts.prio + ["taskset", "-c", str(opts.client_core), opts.dnsperf,
-                                            "-s", B.LOOPBACK, "-p", str(srv.port), "-B", "-d",
-                                            v["qfile"], "-n", str(runs), "-q", "1", "-t", "5"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            subprocess.run([ctl, "-d", v["key"], pid], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
-            m = re.search(r"Queries completed:\s+(\d+)", p.stdout)
-            lost = re.search(r"Queries lost:\s+(\d+)", p.stdout)
-            done = int(m.group(1)) if m else 0
-            if not done:
-                B.die("dnsperf against %s under callgrind failed:\n%s" % (srv.name, p.stdout))
-            new = []
-            for _ in range(200):
-                new = sorted(set(glob.glob(pattern)) - before, key=os.path.getmtime)
-                if new:
-                    break
-                time.sleep(0.05)
-            if not new:
-                B.die("callgrind wrote no dump for %s" % v["key"])
-            time.sleep(0.2)  # let the dump finish writing
-            self, total = callgrind_selfcost(new[-1])
-            out[v["key"]] = {"queries": done, "lost": int(lost.group(1)) if lost else 0,
-                             "ir": total, "self": self, "file": new[-1]}
+            r = B.callgrind_count(opts, srv, v["qfile"], max(1, -(-nq // per_file)), v["key"],
+                                  binary=True)
+            if "error" in r:
+                B.die("%s not counted: %s" % (v["key"], r["error"]))
+            r["file"] = r["files"][-1]
+            out[v["key"]] = r
             B.log("callgrind %-13s %d queries, %.0f instructions/query" % (
-                v["key"], done, total / done))
+                v["key"], r["queries"], r["ir"] / r["queries"]))
     finally:
         for srv in servers.values():
             srv.stop()
