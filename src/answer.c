@@ -27,6 +27,10 @@ struct resp {
     uint16_t an, ns, ar;
     bool full; /* the answer or authority did not fit: TC set, nothing more is added */
     unsigned nadd; /* of ctx->added */
+    /* Where put_rr wrote its record's first rdata name (a pointer's target if the name went
+     * out as a bare pointer); 0: none. */
+    uint16_t rdname;
+    unsigned nknown; /* of ctx->known */
 };
 
 /* RFC 3597 §4: only the RFC 1035 types may have names in their rdata compressed. Returns how
@@ -57,9 +61,10 @@ static unsigned rdata_names(uint16_t type, size_t *skip)
 
 /* Writes one RR: owner (compressed), type, class IN, ttl, rdata (names compressed for the
  * types that allow it). False if it does not fit; the caller rewinds. */
-static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t optr, uint16_t type,
-                   uint32_t ttl, const uint8_t *rd, size_t rdlen)
+static bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t optr,
+                   uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen)
 {
+    pkt_t *p = r->p;
     if (optr) {
         uint8_t ptr[2];
         wr16(ptr, (uint16_t)(0xc000 | optr));
@@ -84,6 +89,7 @@ static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t optr, u
     } else {
         if (!pkt_put(p, rd, skip))
             return false;
+        size_t at = p->len;
         size_t o = skip;
         for (unsigned i = 0; i < names; i++) {
             size_t nl = dname_len(rd + o);
@@ -93,26 +99,41 @@ static bool put_rr(pkt_t *p, const uint8_t *owner, size_t olen, uint16_t optr, u
         }
         if (o > rdlen || !pkt_put(p, rd + o, rdlen - o))
             return false; /* cannot happen: the loader checks these layouts */
+        if ((p->buf[at] & 0xc0) == 0xc0)
+            at = rd16(p->buf + at) & 0x3fffu;
+        r->rdname = at < 0x4000 ? (uint16_t)at : 0;
     }
     wr16(h + 8, (uint16_t)(p->len - start));
     return true;
 }
 
-/* Where owner already stands in the question, so it can be written as a pointer without
- * searching: the qname itself, or the zone's origin (a suffix of every qname in the zone).
- * 0 if neither. */
+/* Remembers that name (the bytes at this address: a node's name, a chain's next name) stands
+ * at off in the packet. */
+static void known_add(struct resp *r, const uint8_t *name, uint16_t off)
+{
+    if (off && r->nknown < ANSWER_MAX_KNOWN) {
+        r->ctx->known[r->nknown].name = name;
+        r->ctx->known[r->nknown].off = off;
+        r->nknown++;
+    }
+}
+
+/* Where owner already stands in the packet, so it can be written as a pointer without
+ * searching: the qname itself, the zone's origin (a suffix of every qname in the zone, so its
+ * offset is the qname's length minus its own), or a name remembered by known_add(). 0 if
+ * none. An entry past the packet's end was rewound; nothing is written after a rewind (the
+ * response is full), but the check keeps a stale entry from ever being used. */
 static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
 {
     const query_t *q = &r->ctx->q;
     if (owner == q->qname)
         return DNS_HDR_LEN;
     const zone_t *z = r->zone;
-    if (z && owner == z->name) {
-        if (z->labels == q->qname_labels)
-            return DNS_HDR_LEN;
-        if (z->labels == 0)
-            return (uint16_t)(DNS_HDR_LEN + q->qname_len - 1);
-        return (uint16_t)(DNS_HDR_LEN + q->label_off[q->qname_labels - z->labels]);
+    if (z && owner == z->name)
+        return (uint16_t)(DNS_HDR_LEN + q->qname_len - z->name_len);
+    for (unsigned i = 0; i < r->nknown; i++) {
+        if (r->ctx->known[i].name == owner && r->ctx->known[i].off < r->p->len)
+            return r->ctx->known[i].off;
     }
     return 0;
 }
@@ -170,7 +191,7 @@ static bool put_dynamic(struct resp *r, const uint8_t *owner, size_t olen, const
     uint16_t n = 0;
     for (uint64_t m = pick.mask; m; m &= m - 1, n++) {
         const uint8_t *rd = pick.rec[__builtin_ctzll(m)];
-        if (!put_rr(r->p, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd))) {
+        if (!put_rr(r, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd))) {
             pkt_rewind(r->p, mark);
             return false;
         }
@@ -193,10 +214,12 @@ static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const r
     uint16_t optr = known_ptr(r, owner);
     for (unsigned i = 0; i < rs->count; i++) {
         size_t rdlen = rd16(rd);
-        if (!put_rr(r->p, owner, olen, optr, rs->type, ttl, rd + 2, rdlen)) {
+        if (!put_rr(r, owner, olen, optr, rs->type, ttl, rd + 2, rdlen)) {
             pkt_rewind(r->p, mark);
             return false;
         }
+        if (rs->targets && rs->targets[i])
+            known_add(r, rs->targets[i]->name, r->rdname);
         rd += 2 + rdlen;
     }
     *count = (uint16_t)(*count + rs->count);
@@ -267,9 +290,13 @@ static void negative(struct resp *r)
     must_put(r, z->name, z->name_len, z->soa, z->neg_ttl, &r->ns);
 }
 
-/* RFC 1034 §4.3.2 step 3b: a referral to the child zone at cut. */
-static void referral(struct resp *r, const znode_t *cut)
+/* RFC 1034 §4.3.2 step 3b: a referral to the child zone at cut, an ancestor of the qname
+ * when at_qname (no CNAME or DNAME was followed), and so a suffix of it in the packet. */
+static void referral(struct resp *r, const znode_t *cut, bool at_qname)
 {
+    if (at_qname)
+        known_add(r, cut->name,
+                  (uint16_t)(DNS_HDR_LEN + r->ctx->q.qname_len - cut->name_len));
     const rrset_t *ns = znode_rrset(cut, T_NS);
     if (!must_put(r, cut->name, cut->name_len, ns, ns->ttl, &r->ns))
         return;
@@ -359,7 +386,7 @@ static void resolve(struct resp *r)
         if (kind == ZL_DELEGATION) {
             if (hop == 0)
                 r->flags &= (uint16_t)~F_AA;
-            referral(r, node);
+            referral(r, node, hop == 0);
             return;
         }
         if (kind == ZL_DNAME) {
@@ -380,7 +407,7 @@ static void resolve(struct resp *r)
             memcpy(next, cur.name, prefix);
             memcpy(next + prefix, target, tlen);
             size_t mark = r->p->len;
-            if (!put_rr(r->p, cur.name, cur.len, known_ptr(r, cur.name), T_CNAME, dn->ttl, next,
+            if (!put_rr(r, cur.name, cur.len, known_ptr(r, cur.name), T_CNAME, dn->ttl, next,
                         prefix + tlen)) {
                 pkt_rewind(r->p, mark);
                 r->flags |= F_TC;
@@ -393,6 +420,7 @@ static void resolve(struct resp *r)
             dname_tolower(next, next, prefix + tlen);
             if (!follow(r, q, names, hop, next, prefix + tlen))
                 return;
+            known_add(r, next, r->rdname);
             retarget(&cur, next, prefix + tlen);
             continue;
         }
@@ -425,6 +453,7 @@ static void resolve(struct resp *r)
         dname_tolower(next, target, tlen);
         if (!follow(r, q, names, hop, next, tlen))
             return;
+        known_add(r, next, r->rdname);
         retarget(&cur, next, tlen);
     }
 }
@@ -520,7 +549,7 @@ size_t answer_query(answer_ctx_t *ctx, const snapshot_t *snap, const answer_opts
         /* Echo the question exactly as sent, letter case included (0x20). */
         memcpy(resp + DNS_HDR_LEN, req + DNS_HDR_LEN, q->question_end - DNS_HDR_LEN);
         r.p->len = q->question_end;
-        pkt_comp_add_hashed(r.p, DNS_HDR_LEN, q->label_off, q->qname_labels, q->qhash);
+        pkt_comp_add_labels(r.p, DNS_HDR_LEN, q->label_off, q->qname_labels);
         qd = 1;
     }
 

@@ -26,9 +26,13 @@ typedef struct answer_opts {
  * few MX or SRV targets fits; past that the remaining targets are left out, as RFC 2181 §9
  * allows for additional data. */
 #define ANSWER_MAX_ADDITIONAL 32
+/* Names whose offset in the response is remembered, so that an owner repeating them is
+ * written as a pointer without searching: targets of NS, MX and SRV records, a chain's names,
+ * a referral's cut. Past that, owners are compressed by searching. */
+#define ANSWER_MAX_KNOWN 16
 
-/* Per-worker scratch: the parsed query, the packet writer and the nodes already in the
- * additional section, reset by every call (kept here, not in the response under construction,
+/* Per-worker scratch: the parsed query, the packet writer, the nodes already in the
+ * additional section and the names at known offsets, reset by every call (kept here, not in the response under construction,
  * so that starting a response zeroes a few words, not this array); the worker's random state
  * (weighted answers) and GeoIP cache, which persist. */
 typedef struct answer_ctx {
@@ -38,6 +42,10 @@ typedef struct answer_ctx {
     geoip_cache_t *geo_cache; /* NULL = look every client up in the database */
     geo_loc_t geo_scratch;    /* a location that did not come from the cache */
     const znode_t *added[ANSWER_MAX_ADDITIONAL];
+    struct {
+        const uint8_t *name; /* the address of the bytes we hold for the name */
+        uint16_t off;
+    } known[ANSWER_MAX_KNOWN];
 } answer_ctx_t;
 
 /* Largest response we ever build: TCP's 16-bit length prefix bounds it. */

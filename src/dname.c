@@ -19,7 +19,7 @@ uint32_t dname_hash(const uint8_t *name, size_t len)
     (void)len;
     uint8_t off[DNAME_MAXLABELS];
     unsigned n = dname_label_offsets(name, off);
-    uint32_t h = DNAME_HASH_SEED;
+    uint64_t h = DNAME_HASH_SEED;
     while (n-- > 0)
         h = dname_hash_label(h, name + off[n]);
     return dname_hash_fin(h);

@@ -108,25 +108,26 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, query_t *q)
     uint16_t qdcount = rd16(pkt + 4), ancount = rd16(pkt + 6), nscount = rd16(pkt + 8),
              arcount = rd16(pkt + 10);
 
-    /* The question: one uncompressed name (nothing precedes it to point at), type, class. */
+    /* The question: one uncompressed name (nothing precedes it to point at), type, class.
+     * The labels are walked first (offsets and bounds), then the name is lowercased whole. */
     if (qdcount == 1) {
-        size_t p = DNS_HDR_LEN, n = 0;
+        size_t p = DNS_HDR_LEN;
         unsigned labels = 0;
         for (;;) {
             if (p >= len)
                 return WIRE_FORMERR;
             uint8_t l = pkt[p];
-            if (l > 63 || n + l + 1 > DNAME_MAXLEN || p + 1 + l > len)
-                return WIRE_FORMERR;
-            if (l)
-                q->label_off[labels++] = (uint8_t)n;
-            q->qname[n++] = l;
-            for (unsigned i = 1; i <= l; i++)
-                q->qname[n++] = dname_lower(pkt[p + i]);
-            p += (size_t)l + 1;
             if (!l)
                 break;
+            /* Room for this label and at least the root after it. */
+            if (l > 63 || p - DNS_HDR_LEN + l + 2 > DNAME_MAXLEN)
+                return WIRE_FORMERR;
+            q->label_off[labels++] = (uint8_t)(p - DNS_HDR_LEN);
+            p += (size_t)l + 1;
         }
+        p++;
+        size_t n = p - DNS_HDR_LEN;
+        dname_tolower(q->qname, pkt + DNS_HDR_LEN, n);
         if (len - p < 4)
             return WIRE_FORMERR;
         q->qname_len = (uint8_t)n;
@@ -187,39 +188,33 @@ void pkt_rewind(pkt_t *p, size_t len)
         p->ncomp--;
 }
 
-static void comp_add(pkt_t *p, size_t off, unsigned labels, uint32_t hash)
+static void comp_add(pkt_t *p, size_t off, unsigned labels)
 {
     /* Offsets must fit the 14-bit pointer field. */
     if (p->ncomp < PKT_COMP_MAX && off < 0x4000) {
         p->comp[p->ncomp].off = (uint16_t)off;
         p->comp[p->ncomp].labels = (uint8_t)labels;
-        p->comp[p->ncomp].hash = hash;
         p->ncomp++;
     }
 }
 
-void pkt_comp_add_hashed(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels,
-                         const uint32_t *hash)
+void pkt_comp_add_labels(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels)
 {
     for (unsigned i = 0; i < labels; i++)
-        comp_add(p, off + loff[i], labels - i, hash[i]);
+        comp_add(p, off + loff[i], labels - i);
 }
 
 void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
 {
-    uint8_t lc[DNAME_MAXLEN], loff[DNAME_MAXLABELS];
-    uint32_t hash[DNAME_MAXLABELS + 1];
-    size_t len = dname_len(p->buf + off);
-    dname_tolower(lc, p->buf + off, len);
-    unsigned n = dname_label_offsets(lc, loff);
-    if (n != labels)
-        return;
-    dname_suffix_hashes(lc, loff, n, hash);
-    pkt_comp_add_hashed(p, off, loff, n, hash);
+    uint8_t loff[DNAME_MAXLABELS];
+    if (dname_label_offsets(p->buf + off, loff) == labels)
+        pkt_comp_add_labels(p, off, loff, labels);
 }
 
 /* Does the name at buf[off] (following pointers) equal name (case-insensitively)? Names in the
- * packet were written by us, so pointers are well formed; still, bound the hops. */
+ * packet were written by us, so pointers are well formed; still, bound the hops. Most
+ * candidates differ in their first length byte or letter, so a mismatch costs a few
+ * instructions; bytes are folded only when they differ as sent. */
 static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
 {
     for (unsigned hops = 0; hops < 128;) {
@@ -234,7 +229,8 @@ static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
         if (!l)
             return true;
         for (unsigned i = 1; i <= l; i++) {
-            if (dname_lower(buf[off + i]) != dname_lower(name[i]))
+            uint8_t a = buf[off + i], b = name[i];
+            if (a != b && dname_lower(a) != dname_lower(b))
                 return false;
         }
         off += (size_t)l + 1;
@@ -245,25 +241,22 @@ static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
 
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
 {
-    uint8_t off[DNAME_MAXLABELS], lc[DNAME_MAXLEN];
-    uint32_t hash[DNAME_MAXLABELS + 1];
+    uint8_t off[DNAME_MAXLABELS];
     unsigned n = dname_label_offsets(name, off);
     unsigned match = n; /* index of the first label covered by a pointer; n = none */
     uint16_t ptr = 0;
     if (compress) {
-        /* Longest suffix first; a candidate must agree on label count and hash before its
-         * bytes are compared. */
-        dname_tolower(lc, name, len);
-        dname_suffix_hashes(lc, off, n, hash);
-        for (unsigned i = 0; i < n && match == n; i++) {
-            for (unsigned c = 0; c < p->ncomp; c++) {
-                if (p->comp[c].labels == n - i && p->comp[c].hash == hash[i] &&
-                    name_eq_at(p->buf, p->comp[c].off, name + off[i]))
-                {
-                    match = i;
-                    ptr = p->comp[c].off;
-                    break;
-                }
+        /* One pass over the remembered names: a candidate with k labels can only stand for
+         * the suffix of name with k labels, and is compared only if that suffix is longer
+         * than the best match so far. The table holds each suffix once (a name adds only the
+         * labels it writes out), so it stays short. */
+        for (unsigned c = 0; c < p->ncomp && match; c++) {
+            unsigned k = p->comp[c].labels;
+            if (k > n || n - k >= match)
+                continue;
+            if (name_eq_at(p->buf, p->comp[c].off, name + off[n - k])) {
+                match = n - k;
+                ptr = p->comp[c].off;
             }
         }
     }
@@ -280,7 +273,7 @@ bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
     }
     if (compress) {
         for (unsigned i = 0; i < match; i++)
-            comp_add(p, start + off[i], n - i, hash[i]);
+            comp_add(p, start + off[i], n - i);
     }
     return true;
 }

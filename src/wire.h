@@ -3,6 +3,7 @@
 #ifndef HADNS_WIRE_H
 #define HADNS_WIRE_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,25 +51,28 @@ enum dns_opcode { OPCODE_QUERY = 0, OPCODE_NOTIFY = 4 };
 /* RFC 6891 §6.2.5: a requestor's payload below 512 is treated as 512. */
 #define EDNS_MIN_PAYLOAD 512
 
+/* Network byte order at any alignment: one load or store and a byte swap each. */
 static inline uint16_t rd16(const uint8_t *p)
 {
-    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
+    uint16_t v;
+    __builtin_memcpy(&v, p, 2);
+    return be16toh(v);
 }
 static inline uint32_t rd32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return be32toh(v);
 }
 static inline void wr16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
+    v = htobe16(v);
+    __builtin_memcpy(p, &v, 2);
 }
 static inline void wr32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
+    v = htobe32(v);
+    __builtin_memcpy(p, &v, 4);
 }
 
 /* What the parser decided about a message. */
@@ -118,7 +122,6 @@ typedef struct pkt {
     struct {
         uint16_t off;    /* where a (possibly compressed) name starts in buf */
         uint8_t labels;  /* its label count */
-        uint32_t hash;   /* dname_hash of its lowercase form, to skip most comparisons */
     } comp[PKT_COMP_MAX];
 } pkt_t;
 
@@ -136,10 +139,9 @@ void pkt_rewind(pkt_t *p, size_t len) NONNULL;
 /* Remembers the uncompressed name at buf[off] (already in the packet, `labels` labels) and
  * each of its suffixes as compression targets. [worker] */
 void pkt_comp_add(pkt_t *p, size_t off, unsigned labels) NONNULL;
-/* The same, when the caller already has the name's label offsets (relative to off) and suffix
- * hashes (dname_suffix_hashes of its lowercase form), as the answer has for the qname. */
-void pkt_comp_add_hashed(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels,
-                         const uint32_t *hash) NONNULL;
+/* The same, when the caller already has the name's label offsets (relative to off), as the
+ * answer has for the qname. [worker] */
+void pkt_comp_add_labels(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels) NONNULL;
 /* Writes a lowercase-or-not wire name, compressed against earlier names when compress is set.
  * False (and nothing kept) if it does not fit. [worker] */
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress) NONNULL WUNUSED;

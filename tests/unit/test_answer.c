@@ -367,6 +367,65 @@ Test(answer, question_echo_and_compression)
     cr_assert(resp[second] == 0xc0 && resp[second + 1] == DNS_HDR_LEN);
 }
 
+/* Offset of RR i's owner (answer, authority, additional in order; OPT counted). */
+static size_t rr_at(unsigned i)
+{
+    size_t p = an_off;
+    for (unsigned k = 0; k < i; k++) {
+        p = walk_name(p);
+        p += 10u + rd16(resp + p + 8);
+    }
+    return p;
+}
+
+/* Where RR i's owner points, if it is a bare compression pointer; 0 if it is not. */
+static size_t owner_ptr(unsigned i)
+{
+    size_t p = rr_at(i);
+    return (resp[p] & 0xc0) == 0xc0 ? ((size_t)(resp[p] & 0x3f) << 8 | resp[p + 1]) : 0;
+}
+
+/* Offset of the first name in RR i's rdata (after `skip` fixed bytes), following a bare
+ * pointer to where the name's labels are. */
+static size_t rdata_name_at(unsigned i, size_t skip)
+{
+    size_t p = walk_name(rr_at(i)) + 10 + skip;
+    if ((resp[p] & 0xc0) == 0xc0)
+        p = (size_t)(resp[p] & 0x3f) << 8 | resp[p + 1];
+    return p;
+}
+
+/* An owner that repeats a name already in the packet (an MX or NS target, a chain's next
+ * name, a referral's cut inside the qname) is one pointer, straight at that name. */
+Test(answer, owners_point_at_names_already_written)
+{
+    ASK("example.com", T_MX);
+    size_t mail = rdata_name_at(0, 2);
+    cr_assert(memcmp(resp + mail, "\4mail", 5) == 0);
+    for (unsigned i = 2; i < 4; i++)
+        cr_assert_eq(owner_ptr(i), mail, "additional RR %u owner is not a pointer to the MX target", i);
+
+    /* The target went out as a bare pointer (it is the qname): owners point at the qname,
+     * never at the pointer. */
+    ASK("selfmx.example.com", T_MX);
+    RRS(0, "selfmx.example.com. 3600 IN MX 10 selfmx.example.com.");
+    RRS(2, "selfmx.example.com. 3600 IN A 192.0.2.90");
+    cr_assert_eq(rdata_name_at(0, 2), DNS_HDR_LEN);
+    cr_assert_eq(owner_ptr(1), DNS_HDR_LEN);
+
+    ASK("cDn.ExAmple.com", T_A); /* 0x20 case: compression is case-blind */
+    expect_head(RCODE_NOERROR, true, 4, 0);
+    for (unsigned i = 1; i < 4; i++)
+        cr_assert_eq(owner_ptr(i), rdata_name_at(i == 1 ? 0 : 1, 0),
+                     "chain RR %u owner is not a pointer to the previous CNAME's target", i);
+
+    ASK("www.child.example.com", T_A);
+    expect_head(RCODE_NOERROR, false, 0, 3);
+    for (unsigned i = 0; i < 3; i++)
+        cr_assert_eq(owner_ptr(i), DNS_HDR_LEN + 4, "NS RR %u owner is not the qname's suffix", i);
+    cr_assert_eq(owner_ptr(3), rdata_name_at(0, 0), "glue owner is not a pointer to its NS target");
+}
+
 Test(answer, mx_with_additional_addresses)
 {
     ASK("example.com", T_MX);

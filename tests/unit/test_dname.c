@@ -267,3 +267,33 @@ Test(dname, lower_and_hash)
     cr_assert(dname_eq(W("\1a"), W("\1a")));
     cr_assert_not(dname_eq(W("\1a"), W("\1A")), "dname_eq is for lowercase names");
 }
+
+/* The eight-bytes-at-once fold agrees with the bytewise one for every byte value, in every
+ * position of a word, and for every length (the tail is folded bytewise). */
+Test(dname, lower8_every_byte)
+{
+    for (unsigned pos = 0; pos < 8; pos++) {
+        for (unsigned v = 0; v < 256; v++) {
+            uint8_t in[8], want[8];
+            for (unsigned i = 0; i < 8; i++)
+                in[i] = (uint8_t)(i == pos ? v : (v * 7 + i * 37) & 0xff);
+            for (unsigned i = 0; i < 8; i++)
+                want[i] = dname_lower(in[i]);
+            uint64_t w;
+            memcpy(&w, in, 8);
+            w = dname_lower8(w);
+            cr_assert(memcmp(&w, want, 8) == 0, "byte 0x%02x at %u", v, pos);
+        }
+    }
+    uint8_t src[40], dst[40];
+    for (unsigned i = 0; i < sizeof(src); i++)
+        src[i] = (uint8_t)("@AZ[`az{\x80\xc1\xda"[i % 12]);
+    for (size_t len = 0; len <= sizeof(src); len++) {
+        memset(dst, 0xee, sizeof(dst));
+        dname_tolower(dst, src, len);
+        for (size_t i = 0; i < len; i++)
+            cr_assert_eq(dst[i], dname_lower(src[i]), "len %zu, byte %zu", len, i);
+        for (size_t i = len; i < sizeof(dst); i++)
+            cr_assert_eq(dst[i], 0xee, "len %zu: wrote past the end", len);
+    }
+}
