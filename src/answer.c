@@ -33,6 +33,13 @@ struct resp {
     unsigned nknown; /* of ctx->known */
 };
 
+/* Where the zone's origin stands in the packet: inside the question, which every qname in
+ * the zone ends with, so at the qname's length minus its own. */
+static uint16_t origin_ptr(const struct resp *r)
+{
+    return (uint16_t)(DNS_HDR_LEN + r->ctx->q.qname_len - r->zone->name_len);
+}
+
 /* RFC 3597 §4: only the RFC 1035 types may have names in their rdata compressed. Returns how
  * the rdata is laid out: the number of leading names (after `skip` fixed bytes). */
 static unsigned rdata_names(uint16_t type, size_t *skip)
@@ -60,9 +67,12 @@ static unsigned rdata_names(uint16_t type, size_t *skip)
 }
 
 /* Writes one RR: owner (compressed), type, class IN, ttl, rdata (names compressed for the
- * types that allow it). False if it does not fit; the caller rewinds. */
+ * types that allow it). Bit i of in_zone says rdata name i is known to end in the zone's
+ * origin (an NS or MX target node, the SOA's names), which then needs no comparing. False
+ * if it does not fit; the caller rewinds. */
 static bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t optr,
-                   uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen)
+                   uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen,
+                   unsigned in_zone)
 {
     pkt_t *p = r->p;
     if (optr) {
@@ -93,7 +103,10 @@ static bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t o
         size_t o = skip;
         for (unsigned i = 0; i < names; i++) {
             size_t nl = dname_len(rd + o);
-            if (!pkt_put_name(p, rd + o, nl, true))
+            bool ok = (in_zone >> i) & 1
+                          ? pkt_put_name_under(p, rd + o, nl, origin_ptr(r), r->zone->labels)
+                          : pkt_put_name(p, rd + o, nl, true);
+            if (!ok)
                 return false;
             o += nl;
         }
@@ -128,9 +141,8 @@ static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
     const query_t *q = &r->ctx->q;
     if (owner == q->qname)
         return DNS_HDR_LEN;
-    const zone_t *z = r->zone;
-    if (z && owner == z->name)
-        return (uint16_t)(DNS_HDR_LEN + q->qname_len - z->name_len);
+    if (r->zone && owner == r->zone->name)
+        return origin_ptr(r);
     for (unsigned i = 0; i < r->nknown; i++) {
         if (r->ctx->known[i].name == owner && r->ctx->known[i].off < r->p->len)
             return r->ctx->known[i].off;
@@ -191,7 +203,7 @@ static bool put_dynamic(struct resp *r, const uint8_t *owner, size_t olen, const
     uint16_t n = 0;
     for (uint64_t m = pick.mask; m; m &= m - 1, n++) {
         const uint8_t *rd = pick.rec[__builtin_ctzll(m)];
-        if (!put_rr(r, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd))) {
+        if (!put_rr(r, owner, olen, optr, rs->type, pick.ttl, rd + 2, rd16(rd), 0)) {
             pkt_rewind(r->p, mark);
             return false;
         }
@@ -214,7 +226,10 @@ static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const r
     uint16_t optr = known_ptr(r, owner);
     for (unsigned i = 0; i < rs->count; i++) {
         size_t rdlen = rd16(rd);
-        if (!put_rr(r, owner, olen, optr, rs->type, ttl, rd + 2, rdlen)) {
+        unsigned in_zone = rs->targets && rs->targets[i] ? 1u
+                           : rs == r->zone->soa      ? r->zone->soa_names_in_zone
+                                                     : 0u;
+        if (!put_rr(r, owner, olen, optr, rs->type, ttl, rd + 2, rdlen, in_zone)) {
             pkt_rewind(r->p, mark);
             return false;
         }
@@ -408,7 +423,7 @@ static void resolve(struct resp *r)
             memcpy(next + prefix, target, tlen);
             size_t mark = r->p->len;
             if (!put_rr(r, cur.name, cur.len, known_ptr(r, cur.name), T_CNAME, dn->ttl, next,
-                        prefix + tlen)) {
+                        prefix + tlen, 0)) {
                 pkt_rewind(r->p, mark);
                 r->flags |= F_TC;
                 r->full = true;

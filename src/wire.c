@@ -239,25 +239,23 @@ static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
     return false;
 }
 
-bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
+/* Writes name (n labels at off[]) with its labels from `match` on replaced by a pointer to
+ * ptr (match == n: no pointer yet), after looking for a longer suffix among the remembered
+ * names with more than min_k labels; remembers the labels written out. */
+static bool put_name(pkt_t *p, const uint8_t *name, size_t len, const uint8_t *off, unsigned n,
+                     unsigned match, uint16_t ptr, unsigned min_k)
 {
-    uint8_t off[DNAME_MAXLABELS];
-    unsigned n = dname_label_offsets(name, off);
-    unsigned match = n; /* index of the first label covered by a pointer; n = none */
-    uint16_t ptr = 0;
-    if (compress) {
-        /* One pass over the remembered names: a candidate with k labels can only stand for
-         * the suffix of name with k labels, and is compared only if that suffix is longer
-         * than the best match so far. The table holds each suffix once (a name adds only the
-         * labels it writes out), so it stays short. */
-        for (unsigned c = 0; c < p->ncomp && match; c++) {
-            unsigned k = p->comp[c].labels;
-            if (k > n || n - k >= match)
-                continue;
-            if (name_eq_at(p->buf, p->comp[c].off, name + off[n - k])) {
-                match = n - k;
-                ptr = p->comp[c].off;
-            }
+    /* One pass over the remembered names: a candidate with k labels can only stand for the
+     * suffix of name with k labels, and is compared only if that suffix is longer than the
+     * best match so far. The table holds each suffix once (a name adds only the labels it
+     * writes out), so it stays short. */
+    for (unsigned c = 0; c < p->ncomp && match; c++) {
+        unsigned k = p->comp[c].labels;
+        if (k <= min_k || k > n || n - k >= match)
+            continue;
+        if (name_eq_at(p->buf, p->comp[c].off, name + off[n - k])) {
+            match = n - k;
+            ptr = p->comp[c].off;
         }
     }
     size_t lit = match == n ? len : off[match];
@@ -271,9 +269,24 @@ bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
         wr16(p->buf + p->len, (uint16_t)(0xc000 | ptr));
         p->len += 2;
     }
-    if (compress) {
-        for (unsigned i = 0; i < match; i++)
-            comp_add(p, start + off[i], n - i);
-    }
+    for (unsigned i = 0; i < match; i++)
+        comp_add(p, start + off[i], n - i);
     return true;
+}
+
+bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress)
+{
+    if (!compress)
+        return pkt_put(p, name, len);
+    uint8_t off[DNAME_MAXLABELS];
+    unsigned n = dname_label_offsets(name, off);
+    return put_name(p, name, len, off, n, n, 0, 0);
+}
+
+bool pkt_put_name_under(pkt_t *p, const uint8_t *name, size_t len, uint16_t base_off,
+                        unsigned base_labels)
+{
+    uint8_t off[DNAME_MAXLABELS];
+    unsigned n = dname_label_offsets(name, off);
+    return put_name(p, name, len, off, n, n - base_labels, base_off, base_labels);
 }

@@ -145,6 +145,11 @@ void pkt_comp_add_labels(pkt_t *p, size_t off, const uint8_t *loff, unsigned lab
 /* Writes a lowercase-or-not wire name, compressed against earlier names when compress is set.
  * False (and nothing kept) if it does not fit. [worker] */
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress) NONNULL WUNUSED;
+/* The same, compressed, for a name the caller knows ends in a name of base_labels labels
+ * (base_labels <= the name's) standing at base_off in the packet (a zone's origin inside the
+ * question): that suffix is not compared, only longer ones are looked for. [worker] */
+bool pkt_put_name_under(pkt_t *p, const uint8_t *name, size_t len, uint16_t base_off,
+                        unsigned base_labels) NONNULL WUNUSED;
 
 static inline bool pkt_put(pkt_t *p, const void *data, size_t n)
 {

@@ -141,6 +141,10 @@ zoneset_t *zoneset_new(zone_t *const *zones, size_t n)
         if (!z)
             continue;
         zone_ref(z);
+        if (!zs->nzones || z->labels < zs->min_labels)
+            zs->min_labels = z->labels;
+        if (!zs->nzones || z->labels > zs->max_labels)
+            zs->max_labels = z->labels;
         zs->zones[zs->nzones++] = z;
         uint32_t h = dname_hash(z->name, z->name_len);
         uint32_t j = h & zs->mask;
@@ -182,7 +186,13 @@ const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qle
                            const uint8_t *off, unsigned nlabels, const uint32_t *hash,
                            unsigned from)
 {
-    for (unsigned i = from; i <= nlabels; i++) {
+    /* Only suffixes with as many labels as some origin can match: from the longest origin's
+     * count (the longest match wins) down to the shortest's. */
+    if (!zs->nzones || nlabels < zs->min_labels)
+        return NULL;
+    if (nlabels > zs->max_labels && from < nlabels - zs->max_labels)
+        from = nlabels - zs->max_labels;
+    for (unsigned i = from; i <= nlabels - zs->min_labels; i++) {
         size_t o = suffix_off(off, nlabels, qlen, i);
         const zone_t *z = get_hashed(zs, qname + o, qlen - o, hash[i]);
         if (z)
@@ -597,6 +607,16 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
         z->serial = rd32(rd + rdlen - 20);
         uint32_t minimum = rd32(rd + rdlen - 4);
         z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;
+        /* Which of MNAME and RNAME a negative answer can compress to the origin unsearched. */
+        size_t o = 0;
+        for (unsigned i = 0; i < 2; i++) {
+            uint8_t lc[DNAME_MAXLEN];
+            size_t nl = dname_len(rd + o);
+            dname_tolower(lc, rd + o, nl);
+            if (dname_is_subdomain(lc, nl, z->name, z->name_len))
+                z->soa_names_in_zone |= (uint8_t)(1u << i);
+            o += nl;
+        }
     }
 
     /* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2).

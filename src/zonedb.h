@@ -54,6 +54,7 @@ typedef struct zone {
     uint8_t labels;
     const znode_t *apex;
     const rrset_t *soa;
+    uint8_t soa_names_in_zone; /* bit 0: MNAME, bit 1: RNAME ends in the origin */
     uint32_t serial;
     uint32_t neg_ttl; /* RFC 2308 §5: min(SOA TTL, SOA MINIMUM), for negative answers */
     size_t nnodes, nrecords;
@@ -101,6 +102,7 @@ typedef struct zoneset {
     zone_t **zones; /* each holds a reference */
     uint32_t mask;
     zone_t **table; /* by origin hash */
+    unsigned min_labels, max_labels; /* of the origins: the suffixes worth looking up */
 } zoneset_t;
 
 /* Builds a set from n zones, taking a new reference to each; NULL entries are skipped. [main] */

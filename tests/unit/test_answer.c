@@ -426,6 +426,19 @@ Test(answer, owners_point_at_names_already_written)
     cr_assert_eq(owner_ptr(3), rdata_name_at(0, 0), "glue owner is not a pointer to its NS target");
 }
 
+/* A negative answer's SOA names end in the origin, which stands inside the question. */
+Test(answer, soa_names_point_at_the_origin_in_the_question)
+{
+    ASK("nothere.ExAmple.com", T_A);
+    expect_head(RCODE_NXDOMAIN, true, 0, 1);
+    size_t origin = DNS_HDR_LEN + 8;
+    cr_assert_eq(owner_ptr(0), origin, "SOA owner is not the origin in the question");
+    size_t rd = walk_name(rr_at(0)) + 10;
+    cr_assert(memcmp(resp + rd, "\3ns1\xc0", 5) == 0 && resp[rd + 5] == origin, "MNAME");
+    cr_assert(memcmp(resp + rd + 6, "\12hostmaster\xc0", 12) == 0 && resp[rd + 18] == origin,
+              "RNAME");
+}
+
 Test(answer, mx_with_additional_addresses)
 {
     ASK("example.com", T_MX);

@@ -878,6 +878,40 @@ Test(compress, against_added_question)
     cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0);
 }
 
+/* A name known to end in a base already in the packet (a zone's origin in the question):
+ * the base is used without comparing it, and a longer suffix is still preferred. */
+Test(compress, under_a_known_base)
+{
+    init_pkt(512);
+    memcpy(pbuf + 12, "\3Www\7ExAmple\3com", 17); /* the question, as the client cased it */
+    pk.len = 12 + 17 + 4;
+    pkt_comp_add(&pk, 12, 3);
+    uint8_t n[DNAME_MAXLEN];
+    size_t l = tu_name("Mail.example.com", n);
+    size_t at = pk.len;
+    cr_assert(pkt_put_name_under(&pk, n, l, 16, 2));
+    cr_assert(memcmp(pbuf + at, "\4Mail\xc0\x10", 7) == 0, "Mail + pointer to the origin");
+    /* The same name again: the whole of it is now in the packet, at `at`. */
+    size_t again = pk.len;
+    cr_assert(pkt_put_name_under(&pk, n, l, 16, 2));
+    cr_assert_eq(pk.len, again + 2);
+    cr_assert_eq(pbuf[again], 0xc0);
+    cr_assert_eq(pbuf[again + 1], at);
+    /* The qname itself; and the origin alone. */
+    l = tu_name("www.example.com", n);
+    at = pk.len;
+    cr_assert(pkt_put_name_under(&pk, n, l, 16, 2));
+    cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0);
+    l = tu_name("example.com", n);
+    at = pk.len;
+    cr_assert(pkt_put_name_under(&pk, n, l, 16, 2));
+    cr_assert(memcmp(pbuf + at, "\xc0\x10", 2) == 0);
+    /* It respects the cap like pkt_put_name. */
+    pk.cap = pk.len + 6;
+    l = tu_name("other.example.com", n);
+    cr_assert_not(pkt_put_name_under(&pk, n, l, 16, 2));
+}
+
 Test(compress, respects_cap)
 {
     init_pkt(40);

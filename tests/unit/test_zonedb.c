@@ -777,3 +777,30 @@ Test(zoneload, changed)
     cr_assert(zoneload_changed(z, "/nonexistent/x.zone"), "unreadable counts as changed");
     zone_unref(z);
 }
+
+/* Which SOA names end in the origin (negative answers compress those without comparing). */
+Test(builder, soa_names_in_zone)
+{
+    uint8_t o[DNAME_MAXLEN], rd[128];
+    size_t ol = dname_from_str("example.", o);
+    const char *mname[] = {"\3NS1\7Example", "\3ns1\7example", "\3ns1\5other", ""};
+    const char *rname[] = {"\5admin\11elsewhere", "\12hostmaster\7EXAMPLE", "\7example", ""};
+    const uint8_t want[] = {1, 3, 2, 0}; /* the origin itself is in the zone */
+    for (unsigned i = 0; i < 4; i++) {
+        zone_builder_t *zb = zone_builder_new(o, ol);
+        hadns_err_t err = {{0}};
+        size_t ml = strlen(mname[i]) + 1, rl = strlen(rname[i]) + 1;
+        memcpy(rd, mname[i], ml);
+        memcpy(rd + ml, rname[i], rl);
+        uint8_t tail[22];
+        soa_rdata(tail, 1, 300);
+        memcpy(rd + ml + rl, tail + 2, 20);
+        cr_assert(zone_builder_add(zb, o, ol, T_SOA, 60, rd, ml + rl + 20, 1, &err), "%s",
+                  err.msg);
+        cr_assert(zone_builder_add(zb, o, ol, T_NS, 60, (const uint8_t *)"\2ns\0", 4, 2, &err));
+        zone_t *z = zone_builder_finish(zb, "built", &err);
+        cr_assert_not_null(z, "%s", err.msg);
+        cr_assert_eq(z->soa_names_in_zone, want[i], "case %u: %u", i, z->soa_names_in_zone);
+        zone_unref(z);
+    }
+}
