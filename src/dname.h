@@ -32,8 +32,9 @@ static inline uint64_t dname_lower8(uint64_t w)
 }
 
 /* Lowercases len bytes of wire name from src into dst (the same buffer or apart, not
- * overlapping otherwise), eight bytes at a time. Length bytes are <= 63 and so never in
- * 'A'..'Z', which makes a bytewise fold exact. [any] */
+ * overlapping otherwise), eight bytes at a time, the last 1-7 by one 4-, 2- and 1-byte step
+ * as needed (never past either end). Length bytes are <= 63 and so never in 'A'..'Z',
+ * which makes a bytewise fold exact. [any] */
 static inline void dname_tolower(uint8_t *dst, const uint8_t *src, size_t len)
 {
     size_t i = 0;
@@ -43,7 +44,21 @@ static inline void dname_tolower(uint8_t *dst, const uint8_t *src, size_t len)
         w = dname_lower8(w);
         __builtin_memcpy(dst + i, &w, 8);
     }
-    for (; i < len; i++)
+    if (len & 4) {
+        uint32_t x;
+        __builtin_memcpy(&x, src + i, 4);
+        x = (uint32_t)dname_lower8(x);
+        __builtin_memcpy(dst + i, &x, 4);
+        i += 4;
+    }
+    if (len & 2) {
+        uint16_t x;
+        __builtin_memcpy(&x, src + i, 2);
+        x = (uint16_t)dname_lower8(x);
+        __builtin_memcpy(dst + i, &x, 2);
+        i += 2;
+    }
+    if (len & 1)
         dst[i] = dname_lower(src[i]);
 }
 
@@ -59,18 +74,53 @@ unsigned dname_label_offsets(const uint8_t *name, uint8_t off[DNAME_MAXLABELS]) 
 /* True if name equals parent or lies below it; both lowercase. [any] */
 bool dname_is_subdomain(const uint8_t *name, size_t len, const uint8_t *parent, size_t plen)
     NONNULL;
+/* Equality of n bytes, eight at a time, the last 1-7 by one 4-, 2- and 1-byte load as
+ * needed: never past either end, and no call (names are short; memcmp's call and setup cost
+ * more than the comparing). [any] */
+static inline bool dname_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; n -= 8, a += 8, b += 8) {
+        uint64_t x, y;
+        __builtin_memcpy(&x, a, 8);
+        __builtin_memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+    }
+    if (n & 4) {
+        uint32_t x, y;
+        __builtin_memcpy(&x, a, 4);
+        __builtin_memcpy(&y, b, 4);
+        if (x != y)
+            return false;
+        a += 4;
+        b += 4;
+    }
+    if (n & 2) {
+        uint16_t x, y;
+        __builtin_memcpy(&x, a, 2);
+        __builtin_memcpy(&y, b, 2);
+        if (x != y)
+            return false;
+        a += 2;
+        b += 2;
+    }
+    return !(n & 1) || *a == *b;
+}
+
 /* Case-sensitive equality of two lowercase names. */
 static inline bool dname_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-    return alen == blen && __builtin_memcmp(a, b, alen) == 0;
+    return alen == blen && dname_bytes_eq(a, b, alen);
 }
 /* Name hashing: each label (its length byte included) is read eight bytes at a time, the
  * last 1-7 bytes by one 4-, 2- and 1-byte load as needed (never past the label), and mixed
- * into a 64-bit state by xor and a multiply, chained from the root down; a suffix's hash is
- * murmur3's finalizer of the state folded to 32 bits. Chaining from the root means one pass
- * over a qname gives the hash of every suffix, which the zone-set and node lookups reuse.
- * The multiply by an odd constant is a bijection, so two labels of up to seven letters
- * below the same suffix never share a state. [any] */
+ * into a 64-bit state by xor and a multiply, chained from the root down. A suffix's 32-bit
+ * hash folds the state's high half into its low half and takes the high half of one more
+ * multiply (Fibonacci hashing), so every bit of every label reaches the low bits a
+ * power-of-two table uses. Chaining from the root means one pass over a qname gives the
+ * hash of every suffix, which the zone-set and node lookups reuse. The multiply by an odd
+ * constant is a bijection, so two labels of up to seven letters below the same suffix never
+ * share a state. [any] */
 #define DNAME_HASH_SEED 0x9e3779b97f4a7c15u
 #define DNAME_HASH_MUL 0xff51afd7ed558ccdu
 
@@ -104,15 +154,9 @@ static inline uint64_t dname_hash_label(uint64_t h, const uint8_t *label)
     return (h ^ t) * DNAME_HASH_MUL;
 }
 
-static inline uint32_t dname_hash_fin(uint64_t h64)
+static inline uint32_t dname_hash_fin(uint64_t h)
 {
-    uint32_t h = (uint32_t)(h64 ^ (h64 >> 32));
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
+    return (uint32_t)(((h ^ (h >> 32)) * 0x9e3779b97f4a7c15u) >> 32);
 }
 
 /* hash[i] = the hash of the suffix starting at off[i], for i < n; hash[n] = the root's. */

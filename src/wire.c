@@ -156,7 +156,11 @@ enum wire_status wire_parse_query(const uint8_t *pkt, size_t len, query_t *q)
     }
     for (unsigned i = 0; i < arcount; i++) {
         size_t rr = p;
-        if (!skip_name(pkt, len, &p) || len - p < 10)
+        if (p < len && pkt[p] == 0)
+            p++; /* the root, as an OPT's owner is: no name to walk */
+        else if (!skip_name(pkt, len, &p))
+            goto bad;
+        if (len - p < 10)
             goto bad;
         uint16_t type = rd16(pkt + p);
         size_t rdlen = rd16(pkt + p + 8);
@@ -198,17 +202,13 @@ static void comp_add(pkt_t *p, size_t off, unsigned labels)
     }
 }
 
-void pkt_comp_add_labels(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels)
-{
-    for (unsigned i = 0; i < labels; i++)
-        comp_add(p, off + loff[i], labels - i);
-}
-
 void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
 {
     uint8_t loff[DNAME_MAXLABELS];
-    if (dname_label_offsets(p->buf + off, loff) == labels)
-        pkt_comp_add_labels(p, off, loff, labels);
+    if (dname_label_offsets(p->buf + off, loff) != labels)
+        return;
+    for (unsigned i = 0; i < labels; i++)
+        comp_add(p, off + loff[i], labels - i);
 }
 
 /* Does the name at buf[off] (following pointers) equal name (case-insensitively)? Names in the
@@ -245,10 +245,19 @@ static bool name_eq_at(const uint8_t *buf, size_t off, const uint8_t *name)
 static bool put_name(pkt_t *p, const uint8_t *name, size_t len, const uint8_t *off, unsigned n,
                      unsigned match, uint16_t ptr, unsigned min_k)
 {
-    /* One pass over the remembered names: a candidate with k labels can only stand for the
-     * suffix of name with k labels, and is compared only if that suffix is longer than the
-     * best match so far. The table holds each suffix once (a name adds only the labels it
-     * writes out), so it stays short. */
+    /* The question's suffixes first, longest first: the first that matches is the longest
+     * there. Then one pass over the remembered names: a candidate with k labels can only
+     * stand for the suffix of name with k labels, and is compared only if that suffix is
+     * longer than the best match so far. The table holds each suffix once (a name adds only
+     * the labels it writes out), so it stays short. */
+    for (unsigned k = n < p->qlabels ? n : p->qlabels; k > min_k && n - k < match; k--) {
+        size_t qo = DNS_HDR_LEN + p->qloff[p->qlabels - k];
+        if (name_eq_at(p->buf, qo, name + off[n - k])) {
+            match = n - k;
+            ptr = (uint16_t)qo;
+            break;
+        }
+    }
     for (unsigned c = 0; c < p->ncomp && match; c++) {
         unsigned k = p->comp[c].labels;
         if (k <= min_k || k > n || n - k >= match)

@@ -118,6 +118,10 @@ typedef struct pkt {
     uint8_t *buf;
     size_t cap;   /* bytes that may be used (the transport limit minus the OPT we will append) */
     size_t len;
+    /* The question's name, uncompressed at DNS_HDR_LEN: its suffixes are compression
+     * targets without entries in comp[] (pkt_set_question). qlabels 0: none. */
+    const uint8_t *qloff; /* its label offsets */
+    unsigned qlabels;
     unsigned ncomp;
     struct {
         uint16_t off;    /* where a (possibly compressed) name starts in buf */
@@ -131,7 +135,16 @@ static inline void pkt_init(pkt_t *p, uint8_t *buf, size_t cap)
     p->buf = buf;
     p->cap = cap;
     p->len = 0;
+    p->qlabels = 0;
     p->ncomp = 0;
+}
+
+/* Makes the question's name (labels labels at loff[], uncompressed at DNS_HDR_LEN) and its
+ * suffixes compression targets; loff must stay valid while names are written. [worker] */
+static inline void pkt_set_question(pkt_t *p, const uint8_t *loff, unsigned labels)
+{
+    p->qloff = loff;
+    p->qlabels = labels;
 }
 
 /* Drops everything written after len and forgets compression targets there. [worker] */
@@ -139,9 +152,6 @@ void pkt_rewind(pkt_t *p, size_t len) NONNULL;
 /* Remembers the uncompressed name at buf[off] (already in the packet, `labels` labels) and
  * each of its suffixes as compression targets. [worker] */
 void pkt_comp_add(pkt_t *p, size_t off, unsigned labels) NONNULL;
-/* The same, when the caller already has the name's label offsets (relative to off), as the
- * answer has for the qname. [worker] */
-void pkt_comp_add_labels(pkt_t *p, size_t off, const uint8_t *loff, unsigned labels) NONNULL;
 /* Writes a lowercase-or-not wire name, compressed against earlier names when compress is set.
  * False (and nothing kept) if it does not fit. [worker] */
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress) NONNULL WUNUSED;

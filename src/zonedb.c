@@ -27,7 +27,7 @@ static uint32_t find_idx(const zone_t *z, const uint8_t *name, size_t len, uint3
             return 0;
         if (sl->hash == hash) {
             const znode_t *n = &z->nodes[sl->idx - 1];
-            if (n->name_len == len && memcmp(n->name, name, len) == 0)
+            if (dname_eq(n->name, n->name_len, name, len))
                 return sl->idx;
         }
     }

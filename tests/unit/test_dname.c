@@ -2,6 +2,8 @@
 /* test_dname.c: presentation <-> wire names, validity, label walks, subdomain tests. */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -295,5 +297,56 @@ Test(dname, lower8_every_byte)
             cr_assert_eq(dst[i], dname_lower(src[i]), "len %zu, byte %zu", len, i);
         for (size_t i = len; i < sizeof(dst); i++)
             cr_assert_eq(dst[i], 0xee, "len %zu: wrote past the end", len);
+    }
+}
+
+/* The low bits a power-of-two table uses are spread evenly, for names that differ only in a
+ * few digits (in short labels, and at every position of a long one): the share of empty
+ * buckets is what a random hash gives, e^(-n/m), and no bucket is crowded. */
+Test(dname, hash_spreads_similar_names)
+{
+    enum { BITS = 17, M = 1u << BITS, N = 100000 };
+    static uint8_t load[M];
+    const char *forms[] = {"host%05u.example.com", "a.b.c%u.example", "%u",
+                           "abcdefghijklmnopqrstuvwxyz%06u.example", "%06uabcdefghijklmnop"};
+    for (unsigned f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+        memset(load, 0, sizeof(load));
+        unsigned crowded = 0;
+        for (unsigned i = 0; i < N; i++) {
+            char text[80];
+            uint8_t w[DNAME_MAXLEN];
+            snprintf(text, sizeof(text), forms[f], i);
+            size_t l = dname_from_str(text, w);
+            cr_assert_gt(l, 0);
+            uint8_t *b = &load[dname_hash(w, l) & (M - 1)];
+            if (++*b > crowded)
+                crowded = *b;
+        }
+        unsigned empty = 0;
+        for (unsigned i = 0; i < M; i++)
+            empty += !load[i];
+        double want = M * 0.46620; /* e^(-100000/131072) */
+        cr_assert(empty > want * 0.98 && empty < want * 1.02, "%s: %u empty buckets, want about %.0f",
+                  forms[f], empty, want);
+        cr_assert_leq(crowded, 10, "%s: a bucket holds %u names", forms[f], crowded);
+    }
+}
+
+/* dname_bytes_eq agrees with memcmp for every length up to a long name and a difference at
+ * every position, and reads nothing past either end (ASan builds check that). */
+Test(dname, bytes_eq_every_length_and_position)
+{
+    for (size_t n = 0; n <= 40; n++) {
+        uint8_t *a = malloc(n ? n : 1), *b = malloc(n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] = (uint8_t)(i * 29 + 3);
+        cr_assert(dname_bytes_eq(a, b, n), "equal, length %zu", n);
+        for (size_t d = 0; d < n; d++) {
+            b[d] ^= 0x20;
+            cr_assert_not(dname_bytes_eq(a, b, n), "length %zu, differs at %zu", n, d);
+            b[d] ^= 0x20;
+        }
+        free(a);
+        free(b);
     }
 }

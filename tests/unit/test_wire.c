@@ -912,6 +912,41 @@ Test(compress, under_a_known_base)
     cr_assert_not(pkt_put_name_under(&pk, n, l, 16, 2));
 }
 
+/* The question as answer_query registers it: its suffixes are targets without table
+ * entries, the longest matching one wins, and they outlive a rewind of everything after. */
+Test(compress, against_the_question)
+{
+    init_pkt(512);
+    memcpy(pbuf + 12, "\3Www\7example\3com", 17);
+    pk.len = 12 + 17 + 4;
+    static const uint8_t loff[] = {0, 4, 12};
+    pkt_set_question(&pk, loff, 3);
+    size_t at = pk.len;
+    put("www.EXAMPLE.com", true);
+    cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0, "the whole question");
+    at = pk.len;
+    put("mail.example.com", true);
+    cr_assert(memcmp(pbuf + at, "\4mail\xc0\x10", 7) == 0, "mail + the question's example.com");
+    size_t mail = at;
+    at = pk.len;
+    put("com", true);
+    cr_assert(memcmp(pbuf + at, "\xc0\x18", 2) == 0);
+    /* A longer match in the table beats a shorter one in the question. */
+    at = pk.len;
+    put("a.mail.example.com", true);
+    cr_assert(memcmp(pbuf + at, "\1a\xc0", 3) == 0 && pbuf[at + 3] == mail);
+    pkt_rewind(&pk, 12 + 17 + 4);
+    at = pk.len;
+    put("example.com", true);
+    cr_assert(memcmp(pbuf + at, "\xc0\x10", 2) == 0, "the question survives a rewind");
+    /* Nothing of it counts once a new response starts. */
+    pkt_init(&pk, pbuf, 512);
+    pk.len = 40;
+    at = pk.len;
+    put("example.com", true);
+    cr_assert(memcmp(pbuf + at, "\7example", 8) == 0);
+}
+
 Test(compress, respects_cap)
 {
     init_pkt(40);
