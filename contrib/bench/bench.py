@@ -1017,11 +1017,12 @@ def callgrind_selfcost(path):
     return self, total
 
 
-def callgrind_count(opts, srv, qfile, runs, label, binary=False):
+def callgrind_count(opts, srv, qfile, runs, label, binary=False, tcp=False):
     """Zeroes the counters of every process of srv (started under callgrind), sends qfile
     `runs` times one query at a time (dnsperf -q 1: every query its own batch, for every server
-    alike), dumps the counters and returns {"queries", "lost", "ir", "self", "files"}: the
-    user-space instructions of all the server's processes and threads over the run."""
+    alike; tcp: over one connection, reused), dumps the counters and returns {"queries",
+    "lost", "ir", "self", "files"}: the user-space instructions of all the server's processes
+    and threads over the run."""
     ctl = shutil.which("callgrind_control")
     pids = [str(p) for p in srv.pids()]
     # callgrind_control reaches a process through valgrind's gdbserver, which a forked child
@@ -1041,6 +1042,8 @@ def callgrind_count(opts, srv, qfile, runs, label, binary=False):
                         "-p", str(srv.port), "-d", qfile, "-n", str(runs), "-q", "1", "-t",
                         "5"]
     argv += ["-B"] if binary else (["-e"] if opts.edns else [])
+    if tcp:
+        argv += ["-m", "tcp", "-c", "1"]
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for pid in pids:
         subprocess.run([ctl, "-d", label, pid], stdout=subprocess.DEVNULL,
@@ -1108,6 +1111,12 @@ def callgrind_mode(opts, workdir, servers):
             res[name] = r
             log("callgrind %-7s %d queries, %.0f instructions/query" % (
                 name, r["queries"], r["ir"] / r["queries"]))
+            if opts.tcp and not name.startswith("floor"):
+                t = callgrind_count(opts, srv, qfile, 1, name + "-tcp", tcp=True)
+                if "error" not in t:
+                    r["tcp"] = t
+                    log("callgrind %-7s %d TCP queries, %.0f instructions/query" % (
+                        name, t["queries"], t["ir"] / t["queries"]))
         finally:
             srv.stop()
     return callgrind_table(res, skipped, servers)
@@ -1122,6 +1131,10 @@ def callgrind_table(res, skipped, servers):
     if over:
         rows.append(("— above the floor's", "us0", over, True))
     rows.append(("lost", "int", {s: res[s]["lost"] for s in ok}, False))
+    tcp = {s: res[s]["tcp"]["ir"] / res[s]["tcp"]["queries"] for s in ok if "tcp" in res[s]}
+    if tcp:
+        rows.append(("TCP (one connection, reused): user-space instructions/query", "us0", tcp,
+                     True))
     text = table(rows, ok, "User-space instructions per query (callgrind; %d queries of the "
                  "mix, one at a time; every thread and process of the server; the kernel not "
                  "counted)" % max(res[s]["queries"] for s in ok)) if ok else "(no server ran)"
@@ -1139,6 +1152,15 @@ def callgrind_table(res, skipped, servers):
                      "(%s): %s, %.0f vs %.0f instructions/query (%.2f×)" % (
                          h, LABEL.get(best, best), "MET" if r <= 0.5 else "MISSED", over[h],
                          peers[best], r))
+    peers_tcp = {s: v for s, v in tcp.items() if s in PEERS}
+    for h in hadnsd_variants(ok):
+        if h in tcp and peers_tcp:
+            best = min(peers_tcp, key=peers_tcp.get)
+            r = tcp[h] / peers_tcp[best]
+            text += ("\n\n%s: TCP user-space instructions/query ≤ the best peer's (%s): %s, "
+                     "%.0f vs %.0f (%.2f×)" % (h, LABEL.get(best, best),
+                                              "MET" if r <= 1 else "MISSED", tcp[h],
+                                              peers_tcp[best], r))
     for s, why in skipped.items():
         text += "\n\n%s: not counted: %s" % (LABEL.get(s, s), why)
     return text
