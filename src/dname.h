@@ -31,35 +31,69 @@ static inline uint64_t dname_lower8(uint64_t w)
     return w | (in >> 2);
 }
 
+/* Names are handled eight bytes at a time; the last n < 8 bytes of a run are moved as one
+ * word by a 4-, a 2- and a 1-byte access as needed, never past the run's end. The word's
+ * layout is the same for loading and storing, so a loaded tail stores back as it was. */
+static inline uint64_t dname_load_tail(const uint8_t *s, size_t n)
+{
+    uint64_t w = 0;
+    unsigned shift = 0;
+    if (n & 4) {
+        uint32_t x;
+        __builtin_memcpy(&x, s, 4);
+        w = x;
+        s += 4;
+        shift = 32;
+    }
+    if (n & 2) {
+        uint16_t x;
+        __builtin_memcpy(&x, s, 2);
+        w |= (uint64_t)x << shift;
+        s += 2;
+        shift += 16;
+    }
+    if (n & 1)
+        w |= (uint64_t)*s << shift;
+    return w;
+}
+
+static inline void dname_store_tail(uint8_t *d, uint64_t w, size_t n)
+{
+    if (n & 4) {
+        uint32_t x = (uint32_t)w;
+        __builtin_memcpy(d, &x, 4);
+        d += 4;
+        w >>= 32;
+    }
+    if (n & 2) {
+        uint16_t x = (uint16_t)w;
+        __builtin_memcpy(d, &x, 2);
+        d += 2;
+        w >>= 16;
+    }
+    if (n & 1)
+        *d = (uint8_t)w;
+}
+
 /* Lowercases len bytes of wire name from src into dst (the same buffer or apart, not
- * overlapping otherwise), eight bytes at a time, the last 1-7 by one 4-, 2- and 1-byte step
- * as needed (never past either end). Length bytes are <= 63 and so never in 'A'..'Z',
- * which makes a bytewise fold exact. [any] */
+ * overlapping otherwise), eight bytes at a time; a run of 8 or more ends with the last eight
+ * bytes (folding some twice does no harm), a shorter one is a tail. Length bytes are <= 63
+ * and so never in 'A'..'Z', which makes a bytewise fold exact. [any] */
 static inline void dname_tolower(uint8_t *dst, const uint8_t *src, size_t len)
 {
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
+    if (len < 8) {
+        dname_store_tail(dst, dname_lower8(dname_load_tail(src, len)), len);
+        return;
+    }
+    uint64_t w;
+    for (size_t i = 0; i + 8 < len; i += 8) {
         __builtin_memcpy(&w, src + i, 8);
         w = dname_lower8(w);
         __builtin_memcpy(dst + i, &w, 8);
     }
-    if (len & 4) {
-        uint32_t x;
-        __builtin_memcpy(&x, src + i, 4);
-        x = (uint32_t)dname_lower8(x);
-        __builtin_memcpy(dst + i, &x, 4);
-        i += 4;
-    }
-    if (len & 2) {
-        uint16_t x;
-        __builtin_memcpy(&x, src + i, 2);
-        x = (uint16_t)dname_lower8(x);
-        __builtin_memcpy(dst + i, &x, 2);
-        i += 2;
-    }
-    if (len & 1)
-        dst[i] = dname_lower(src[i]);
+    __builtin_memcpy(&w, src + len - 8, 8);
+    w = dname_lower8(w);
+    __builtin_memcpy(dst + len - 8, &w, 8);
 }
 
 /* Length in bytes of a well-formed uncompressed name, including the root label. [any] */
@@ -74,37 +108,23 @@ unsigned dname_label_offsets(const uint8_t *name, uint8_t off[DNAME_MAXLABELS]) 
 /* True if name equals parent or lies below it; both lowercase. [any] */
 bool dname_is_subdomain(const uint8_t *name, size_t len, const uint8_t *parent, size_t plen)
     NONNULL;
-/* Equality of n bytes, eight at a time, the last 1-7 by one 4-, 2- and 1-byte load as
- * needed: never past either end, and no call (names are short; memcmp's call and setup cost
- * more than the comparing). [any] */
+/* Equality of n bytes, eight at a time, a run of 8 or more ending with its last eight bytes
+ * (some compared twice), a shorter one as a tail: no call (names are short; memcmp's call
+ * and setup cost more than the comparing). [any] */
 static inline bool dname_bytes_eq(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    for (; n >= 8; n -= 8, a += 8, b += 8) {
-        uint64_t x, y;
-        __builtin_memcpy(&x, a, 8);
-        __builtin_memcpy(&y, b, 8);
+    if (n < 8)
+        return dname_load_tail(a, n) == dname_load_tail(b, n);
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        __builtin_memcpy(&x, a + i, 8);
+        __builtin_memcpy(&y, b + i, 8);
         if (x != y)
             return false;
     }
-    if (n & 4) {
-        uint32_t x, y;
-        __builtin_memcpy(&x, a, 4);
-        __builtin_memcpy(&y, b, 4);
-        if (x != y)
-            return false;
-        a += 4;
-        b += 4;
-    }
-    if (n & 2) {
-        uint16_t x, y;
-        __builtin_memcpy(&x, a, 2);
-        __builtin_memcpy(&y, b, 2);
-        if (x != y)
-            return false;
-        a += 2;
-        b += 2;
-    }
-    return !(n & 1) || *a == *b;
+    __builtin_memcpy(&x, a + n - 8, 8);
+    __builtin_memcpy(&y, b + n - 8, 8);
+    return x == y;
 }
 
 /* Case-sensitive equality of two lowercase names. */
@@ -112,15 +132,14 @@ static inline bool dname_eq(const uint8_t *a, size_t alen, const uint8_t *b, siz
 {
     return alen == blen && dname_bytes_eq(a, b, alen);
 }
-/* Name hashing: each label (its length byte included) is read eight bytes at a time, the
- * last 1-7 bytes by one 4-, 2- and 1-byte load as needed (never past the label), and mixed
- * into a 64-bit state by xor and a multiply, chained from the root down. A suffix's 32-bit
- * hash folds the state's high half into its low half and takes the high half of one more
- * multiply (Fibonacci hashing), so every bit of every label reaches the low bits a
- * power-of-two table uses. Chaining from the root means one pass over a qname gives the
- * hash of every suffix, which the zone-set and node lookups reuse. The multiply by an odd
- * constant is a bijection, so two labels of up to seven letters below the same suffix never
- * share a state. [any] */
+/* Name hashing: each label (its length byte included) is read eight bytes at a time (the
+ * last 1-7 by dname_load_tail, never past the label) and mixed into a 64-bit state by xor
+ * and a multiply, chained from the root down. A suffix's 32-bit hash folds the state's high
+ * half into its low half and takes the high half of one more multiply (Fibonacci hashing),
+ * so every bit of every label reaches the low bits a power-of-two table uses. Chaining from
+ * the root means one pass over a qname gives the hash of every suffix, which the zone-set
+ * and node lookups reuse. The multiply by an odd constant is a bijection, so two labels of
+ * up to seven letters below the same suffix never share a state. [any] */
 #define DNAME_HASH_SEED 0x9e3779b97f4a7c15u
 #define DNAME_HASH_MUL 0xff51afd7ed558ccdu
 
@@ -133,25 +152,7 @@ static inline uint64_t dname_hash_label(uint64_t h, const uint8_t *label)
         __builtin_memcpy(&w, s, 8);
         h = (h ^ w) * DNAME_HASH_MUL;
     }
-    uint64_t t = 0;
-    unsigned shift = 0;
-    if (n & 4) {
-        uint32_t x;
-        __builtin_memcpy(&x, s, 4);
-        t = x;
-        s += 4;
-        shift = 32;
-    }
-    if (n & 2) {
-        uint16_t x;
-        __builtin_memcpy(&x, s, 2);
-        t |= (uint64_t)x << shift;
-        s += 2;
-        shift += 16;
-    }
-    if (n & 1)
-        t |= (uint64_t)*s << shift;
-    return (h ^ t) * DNAME_HASH_MUL;
+    return (h ^ dname_load_tail(s, n)) * DNAME_HASH_MUL;
 }
 
 static inline uint32_t dname_hash_fin(uint64_t h)

@@ -853,6 +853,17 @@ def report_throughput(opts, results, failed, info, servers):
                                                per("floor", fk, "cpu_us_q"))]
                 over[s] = med(diffs)
             rows.append(("%s overhead above floor, µs/query" % P, "us", over, True))
+        if proto == "tcp":
+            # Who pays for a send depends on Nagle (see README.md, "Reading the results"):
+            # the sum of both sides is the fair figure.
+            both = {}
+            for s in names:
+                xs = [r[fk]["cpu_us_q"] + r[fk]["client_util"] * r[fk]["wall"] * 1e6 /
+                      r[fk]["completed"] for r in results[s] if fk in r and r[fk]["completed"]]
+                if xs:
+                    both[s] = med(xs)
+            rows.append(("%s CPU µs/query at %dk, server + dnsperf" % (P, rate // 1000), "us",
+                         both, True))
         rows.append(("%s answered q/s at %dk offered" % (P, rate // 1000), "kqps",
                      {s: med(per(s, fk, "qps")) for s in names}, False))
         rows.append(("%s avg latency µs at %dk" % (P, rate // 1000), "us0",
