@@ -70,7 +70,7 @@ static unsigned rdata_names(uint16_t type, size_t *skip)
  * types that allow it). Bit i of in_zone says rdata name i is known to end in the zone's
  * origin (an NS or MX target node, the SOA's names), which then needs no comparing. False
  * if it does not fit; the caller rewinds. */
-static bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t optr,
+static ALWAYS_INLINE bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t optr,
                    uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen,
                    unsigned in_zone)
 {
@@ -136,7 +136,7 @@ static void known_add(struct resp *r, const uint8_t *name, uint16_t off)
  * offset is the qname's length minus its own), or a name remembered by known_add(). 0 if
  * none. An entry past the packet's end was rewound; nothing is written after a rewind (the
  * response is full), but the check keeps a stale entry from ever being used. */
-static uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
+static ALWAYS_INLINE uint16_t known_ptr(const struct resp *r, const uint8_t *owner)
 {
     const query_t *q = &r->ctx->q;
     if (owner == q->qname)

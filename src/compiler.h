@@ -9,6 +9,7 @@
 #define WUNUSED __attribute__((warn_unused_result))
 #define PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define HOT __attribute__((hot))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 #define COLD __attribute__((cold))
 #define UNUSED __attribute__((unused))
 #define NORETURN __attribute__((noreturn))

@@ -103,20 +103,38 @@ static size_t reply_cmsg(const struct msghdr *in, uint8_t *out)
     return 0;
 }
 
-/* Receives one batch (flags: MSG_DONTWAIT or MSG_WAITFORONE), answers it, sends the answers.
- * Returns the number of datagrams received, or -1 when nothing was (errno set). */
-/* Sets receive header i to its buffers; recvmmsg rewrites only the lengths and flags. */
-static void rx_reset(struct udp_sock *s, unsigned i)
+/* Points slot i's receive and send headers at their buffers, once: the kernel rewrites only
+ * a receive header's lengths and flags (rx_reset), and a reply sets only its address, length
+ * and, on a wildcard listener, its source-address message. */
+static void slot_init(struct udp_sock *s, unsigned i)
 {
     struct msghdr *h = &s->rx[i].msg_hdr;
+    s->riov[i].iov_base = s->rbuf[i];
+    s->riov[i].iov_len = UDP_RX_SIZE;
     h->msg_name = &s->src[i];
-    h->msg_namelen = sizeof(s->src[i]);
     h->msg_iov = &s->riov[i];
     h->msg_iovlen = 1;
     h->msg_control = s->pktinfo ? s->rcmsg[i] : NULL;
+    struct msghdr *t = &s->tx[i].msg_hdr;
+    s->tiov[i].iov_base = s->tbuf[i];
+    t->msg_iov = &s->tiov[i];
+    t->msg_iovlen = 1;
+    t->msg_control = NULL;
+    t->msg_controllen = 0;
+    t->msg_flags = 0;
+}
+
+/* Readies receive header i for the next recvmmsg. */
+static void rx_reset(struct udp_sock *s, unsigned i)
+{
+    struct msghdr *h = &s->rx[i].msg_hdr;
+    h->msg_namelen = sizeof(s->src[i]);
     h->msg_controllen = s->pktinfo ? UDP_CMSG_SIZE : 0;
     h->msg_flags = 0;
 }
+
+/* Receives one batch (flags: MSG_DONTWAIT or MSG_WAITFORONE), answers it, sends the answers.
+ * Returns the number of datagrams received, or -1 when nothing was (errno set). */
 
 static int udp_batch(struct udp_sock *s, int flags)
 {
@@ -137,21 +155,13 @@ static int udp_batch(struct udp_sock *s, int flags)
         if (!rlen)
             continue;
         struct msghdr *t = &s->tx[out].msg_hdr;
-        s->tiov[out].iov_base = s->tbuf[out];
         s->tiov[out].iov_len = rlen;
         t->msg_name = &s->src[i];
         t->msg_namelen = h->msg_namelen;
-        t->msg_iov = &s->tiov[out];
-        t->msg_iovlen = 1;
-        t->msg_flags = 0;
-        t->msg_control = NULL;
-        t->msg_controllen = 0;
         if (s->pktinfo) {
             size_t cl = reply_cmsg(h, s->tcmsg[out]);
-            if (cl) {
-                t->msg_control = s->tcmsg[out];
-                t->msg_controllen = cl;
-            }
+            t->msg_control = cl ? s->tcmsg[out] : NULL;
+            t->msg_controllen = cl;
         }
         out++;
     }
@@ -229,8 +239,7 @@ bool net_udp_init(worker_t *w, unsigned first_reader, hadns_err_t *err)
         s->actx.geo_cache = xcalloc(1, sizeof(*s->actx.geo_cache));
         atomic_init(&s->stop, false);
         for (unsigned b = 0; b < UDP_BATCH; b++) {
-            s->riov[b].iov_base = s->rbuf[b];
-            s->riov[b].iov_len = UDP_RX_SIZE;
+            slot_init(s, b);
             rx_reset(s, b);
         }
         if (blocking) {

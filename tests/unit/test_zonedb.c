@@ -440,6 +440,32 @@ Test(zoneset, longest_match)
     zoneset_free(NULL);
 }
 
+/* Twenty-two zones in one set, nested and side by side: the longest origin still wins. */
+Test(zoneset, nested_among_many)
+{
+    enum { N = 20 };
+    zone_t *z[N + 2];
+    for (int i = 0; i < N; i++) {
+        char o[32];
+        snprintf(o, sizeof(o), "z%d.example.", i);
+        z[i] = mkzone(o, 60, 60);
+    }
+    z[N] = mkzone("example.", 60, 60);
+    z[N + 1] = mkzone("a.z3.example.", 60, 60);
+    zoneset_t *zs = zoneset_new(z, N + 2);
+    cr_assert_eq(zs_find(zs, "www.z7.example.", 0), z[7]);
+    cr_assert_eq(zs_find(zs, "z19.example.", 0), z[19]);
+    cr_assert_eq(zs_find(zs, "z20.example.", 0), z[N], "not a zone: the parent");
+    cr_assert_eq(zs_find(zs, "x.y.a.z3.example.", 0), z[N + 1]);
+    cr_assert_eq(zs_find(zs, "b.z3.example.", 0), z[3]);
+    cr_assert_eq(zs_find(zs, "a.z3.example.", 1), z[3], "DS: the parent side");
+    cr_assert_null(zs_find(zs, "example.org.", 0));
+    cr_assert_null(zs_find(zs, "example.", 1));
+    for (int i = 0; i < N + 2; i++)
+        zone_unref(z[i]);
+    zoneset_free(zs);
+}
+
 Test(zoneset, root_zone_catches_all)
 {
     zone_t *z[2] = {mkzone(".", 60, 60), mkzone("example.", 60, 60)};
