@@ -562,7 +562,7 @@ size_t answer_query(answer_ctx_t *ctx, const snapshot_t *snap, const answer_opts
     uint16_t qd = 0;
     if (q->has_question) {
         /* Echo the question exactly as sent, letter case included (0x20). */
-        memcpy(resp + DNS_HDR_LEN, req + DNS_HDR_LEN, q->question_end - DNS_HDR_LEN);
+        wire_copy(resp + DNS_HDR_LEN, req + DNS_HDR_LEN, q->question_end - DNS_HDR_LEN);
         r.p->len = q->question_end;
         pkt_set_question(r.p, q->label_off, q->qname_labels);
         qd = 1;

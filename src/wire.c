@@ -272,7 +272,7 @@ static bool put_name(pkt_t *p, const uint8_t *name, size_t len, const uint8_t *o
     if (unlikely(p->len + need > p->cap))
         return false;
     size_t start = p->len;
-    memcpy(p->buf + start, name, lit);
+    wire_copy(p->buf + start, name, lit);
     p->len += lit;
     if (match != n) {
         wr16(p->buf + p->len, (uint16_t)(0xc000 | ptr));

@@ -1043,3 +1043,21 @@ Test(compress, many_names_past_the_table)
     cr_assert_eq(o, pk.len);
     cr_assert_leq(pk.ncomp, PKT_COMP_MAX);
 }
+
+/* wire_copy copies every length exactly, writes nothing past the end and reads nothing past
+ * the source (exact-size buffers: ASan builds check that). */
+Test(wire, copy_every_length)
+{
+    for (size_t n = 0; n <= 100; n++) {
+        uint8_t *src = malloc(n ? n : 1), *dst = malloc(n + 8);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)(i * 13 + 1);
+        memset(dst, 0xee, n + 8);
+        wire_copy(dst, src, n);
+        cr_assert(n == 0 || memcmp(dst, src, n) == 0, "length %zu", n);
+        for (size_t i = n; i < n + 8; i++)
+            cr_assert_eq(dst[i], 0xee, "length %zu: byte %zu written", n, i);
+        free(src);
+        free(dst);
+    }
+}
