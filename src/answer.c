@@ -27,8 +27,9 @@ struct resp {
     uint16_t an, ns, ar;
     bool full; /* the answer or authority did not fit: TC set, nothing more is added */
     unsigned nadd; /* of ctx->added */
-    /* Where put_rr wrote its record's first rdata name (a pointer's target if the name went
-     * out as a bare pointer); 0: none. */
+    /* Where the last put_rr wrote its record's first rdata name (a pointer's target if the
+     * name went out as a bare pointer); 0: it wrote none (an SRV's target, which is never
+     * compressed, included). */
     uint16_t rdname;
     unsigned nknown; /* of ctx->known */
 };
@@ -75,6 +76,7 @@ static ALWAYS_INLINE bool put_rr(struct resp *r, const uint8_t *owner, size_t ol
                    unsigned in_zone)
 {
     pkt_t *p = r->p;
+    r->rdname = 0; /* set below only if a name is written through the compressor */
     if (optr) {
         uint8_t ptr[2];
         wr16(ptr, (uint16_t)(0xc000 | optr));

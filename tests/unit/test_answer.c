@@ -471,6 +471,17 @@ Test(answer, srv_with_additional_addresses)
     cr_assert(memcmp(resp + rd + 6, "\3sip\7example\3com", 17) == 0, "SRV target compressed");
 }
 
+/* The SRV's target is written uncompressed, not through the name compressor: its additional
+ * records must still carry its own name, not one written earlier in the chain. */
+Test(answer, srv_after_a_chain_keeps_its_target_name)
+{
+    ASK("srvalias.example.com", T_SRV);
+    expect_head(RCODE_NOERROR, true, 2, 0);
+    RRS(0, "srvalias.example.com. 3600 IN CNAME _sip._tcp.example.com.",
+        "_sip._tcp.example.com. 3600 IN SRV 10 60 5060 sip.example.com.");
+    RRS(2, "sip.example.com. 3600 IN A 192.0.2.60");
+}
+
 Test(answer, mx_target_below_a_cut_is_not_additional)
 {
     /* ns1.child.example.com. is glue, not authoritative data: no additional record. */
