@@ -228,15 +228,14 @@ static bool put_rrset(struct resp *r, const uint8_t *owner, size_t olen, const r
     uint16_t optr = known_ptr(r, owner);
     for (unsigned i = 0; i < rs->count; i++) {
         size_t rdlen = rd16(rd);
-        unsigned in_zone = rs->targets && rs->targets[i] ? 1u
-                           : rs == r->zone->soa      ? r->zone->soa_names_in_zone
-                                                     : 0u;
+        const znode_t *t = rs->targets ? rs->targets[i] : NULL;
+        unsigned in_zone = t ? 1u : rs == r->zone->soa ? r->zone->soa_names_in_zone : 0u;
         if (!put_rr(r, owner, olen, optr, rs->type, ttl, rd + 2, rdlen, in_zone)) {
             pkt_rewind(r->p, mark);
             return false;
         }
-        if (rs->targets && rs->targets[i])
-            known_add(r, rs->targets[i]->name, r->rdname);
+        if (t)
+            known_add(r, t->name, r->rdname);
         rd += 2 + rdlen;
     }
     *count = (uint16_t)(*count + rs->count);

@@ -202,15 +202,6 @@ static void comp_add(pkt_t *p, size_t off, unsigned labels)
     }
 }
 
-void pkt_comp_add(pkt_t *p, size_t off, unsigned labels)
-{
-    uint8_t loff[DNAME_MAXLABELS];
-    if (dname_label_offsets(p->buf + off, loff) != labels)
-        return;
-    for (unsigned i = 0; i < labels; i++)
-        comp_add(p, off + loff[i], labels - i);
-}
-
 /* Does the name at buf[off] (following pointers) equal name (case-insensitively)? Names in the
  * packet were written by us, so pointers are well formed; still, bound the hops. Most
  * candidates differ in their first length byte or letter, so a mismatch costs a few

@@ -171,9 +171,6 @@ static inline void pkt_set_question(pkt_t *p, const uint8_t *loff, unsigned labe
 
 /* Drops everything written after len and forgets compression targets there. [worker] */
 void pkt_rewind(pkt_t *p, size_t len) NONNULL;
-/* Remembers the uncompressed name at buf[off] (already in the packet, `labels` labels) and
- * each of its suffixes as compression targets. [worker] */
-void pkt_comp_add(pkt_t *p, size_t off, unsigned labels) NONNULL;
 /* Writes a lowercase-or-not wire name, compressed against earlier names when compress is set.
  * False (and nothing kept) if it does not fit. [worker] */
 bool pkt_put_name(pkt_t *p, const uint8_t *name, size_t len, bool compress) NONNULL WUNUSED;

@@ -186,7 +186,7 @@ const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qle
                            const uint8_t *off, unsigned nlabels, const uint32_t *hash,
                            unsigned from)
 {
-    if (!zs->nzones || nlabels < zs->min_labels || from > nlabels)
+    if (!zs->nzones || nlabels < zs->min_labels)
         return NULL;
     /* Only suffixes with as many labels as some origin can match: from the longest origin's
      * count (the longest match wins) down to the shortest's. */

@@ -868,11 +868,12 @@ Test(compress, never_when_not_asked)
 
 Test(compress, against_added_question)
 {
-    /* answer_query echoes the question and registers it with pkt_comp_add. */
+    /* answer_query echoes the question and registers it with pkt_set_question. */
     init_pkt(512);
     memcpy(pbuf + 12, "\3Www\7example\3com", 17);
     pk.len = 12 + 17 + 4;
-    pkt_comp_add(&pk, 12, 3);
+    static const uint8_t loff[] = {0, 4, 12};
+    pkt_set_question(&pk, loff, 3);
     size_t at = pk.len;
     put("www.example.com", true);
     cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0);
@@ -885,7 +886,8 @@ Test(compress, under_a_known_base)
     init_pkt(512);
     memcpy(pbuf + 12, "\3Www\7ExAmple\3com", 17); /* the question, as the client cased it */
     pk.len = 12 + 17 + 4;
-    pkt_comp_add(&pk, 12, 3);
+    static const uint8_t loff[] = {0, 4, 12};
+    pkt_set_question(&pk, loff, 3);
     uint8_t n[DNAME_MAXLEN];
     size_t l = tu_name("Mail.example.com", n);
     size_t at = pk.len;
