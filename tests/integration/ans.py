@@ -2,8 +2,9 @@
 # tests/integration/ans.py: the policy tests' query helper (170-190). One query, summarised as
 # "rcode=R an=ADDR,... ttl=T,... ecs=F/SRC/SCOPE/ADDR" (the A/AAAA records of the answer section,
 # sorted); --poll SET: queries every 10 ms until the answer is SET and prints the seconds it took
-# (--mode-dir/--mode: switch a target first, and count from then); --count N: N queries, how
-# often each answer came. Needs dnspython.
+# (--mode-dir/--mode: switch a target first, and count from then); --poll-line LINE: the same
+# until the whole summary is LINE (TTL and ECS included); --count N: N queries, how often each
+# answer came. Needs dnspython.
 import argparse, binascii, os, socket, struct, sys, time
 import dns.edns, dns.message, dns.rcode, dns.rdatatype
 
@@ -14,6 +15,7 @@ ap.add_argument("--tcp", action="store_true")
 ap.add_argument("--ecs", help="ADDRESS/SRCLEN: an ECS option made by dnspython")
 ap.add_argument("--rawecs", help="HEX: the ECS option's data as is (malformed ones)")
 ap.add_argument("--poll", help="ADDR,ADDR...: query until the answer is this set")
+ap.add_argument("--poll-line", help="query until the one-line summary is this")
 ap.add_argument("--deadline", type=float, default=20.0)
 ap.add_argument("--mode-dir", help="with --poll: first switch the target in DIR to --mode")
 ap.add_argument("--mode")
@@ -103,8 +105,16 @@ def summary(r):
             ",".join(str(t) for t in sorted(ttls)), ecs)
 
 
-if a.poll is not None:
-    want = ",".join(sorted(x for x in a.poll.split(",") if x))
+def line(s):
+    rc, addrs, ttls, ecs = s
+    return "rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs)
+
+
+if a.poll is not None or a.poll_line is not None:
+    if a.poll_line is not None:
+        want, pick = a.poll_line, line
+    else:
+        want, pick = ",".join(sorted(x for x in a.poll.split(",") if x)), lambda s: s[1]
     if a.mode_dir:
         tmp = os.path.join(a.mode_dir, "mode.tmp")
         with open(tmp, "w") as f:
@@ -112,13 +122,13 @@ if a.poll is not None:
         os.rename(tmp, os.path.join(a.mode_dir, "mode"))
     t0 = time.monotonic()
     while True:
-        got = summary(ask(make()))[1]
+        got = pick(summary(ask(make())))
         now = time.monotonic()
         if got == want:
             print("%.3f" % (now - t0))
             sys.exit(0)
         if now - t0 > a.deadline:
-            print("still %s after %.1f s (want %s)" % (got or "-", now - t0, want))
+            print("still '%s' after %.1f s (want '%s')" % (got or "-", now - t0, want))
             sys.exit(1)
         time.sleep(0.01)
 
@@ -132,5 +142,4 @@ if a.count:
         print("%s %d" % (k, counts[k]))
     sys.exit(0)
 
-rc, addrs, ttls, ecs = summary(ask(make()))
-print("rcode=%s an=%s ttl=%s ecs=%s" % (rc, addrs or "-", ttls or "-", ecs))
+print(line(summary(ask(make()))))

@@ -231,6 +231,14 @@ await() {
         bad "$1${ecs:+ $ecs}: $out"
 }
 
+# await_line NAME TYPE LINE [TIMEOUT]: polls until ans.py's whole summary of NAME TYPE is LINE
+# (TTL and ECS included; a bounded wait, 20 s by default, not a timing test).
+await_line() {
+    out=$("$PY" "$ANS" -p "$PORT" --poll-line "$3" --deadline "${4:-20}" "$1" "$2") ||
+        bad "$1 $2: $out"
+    say "seen: $3"
+}
+
 # run_foreground CONFIG OUT: hadnsd -c CONFIG, which must exit by itself (bounded wait);
 # output in OUT, status in RC ("running" when it had to be stopped: it started anyway).
 run_foreground() {

@@ -54,34 +54,22 @@ cat >"$T/hadnsd.json" <<EOF2
 EOF2
 start_server main "$T/hadnsd.json"
 
-# see WANT: polls www A (about every 0.1 s, at most 30 s) until ans.py prints WANT.
-see() {
-    i=0
-    while [ $i -lt 300 ]; do
-        A=$("$PY" "$ANS" -p "$PORT" www.ttl.test A 2>&1) || bad "ans.py: $A"
-        [ "$A" = "$1" ] && { say "seen: $1"; return 0; }
-        sleep 0.1
-        i=$((i + 1))
-    done
-    bad "www A never answered '$1' (last: '$A')"
-}
-
 say "both up: the TTL is the bound of fall 3 at interval 3"
-see "rcode=NOERROR an=192.0.2.10 ttl=6 ecs=none"
+await_line www.ttl.test A "rcode=NOERROR an=192.0.2.10 ttl=6 ecs=none" 30
 # Healthy probes go on; the answer stays as it is.
 sleep 4
 expect_ans www.ttl.test A "rcode=NOERROR an=192.0.2.10 ttl=6 ecs=none"
 
 say "pri fails: its bound shrinks with each failure before the state changes"
 target_mode pri 503
-see "rcode=NOERROR an=192.0.2.10 ttl=3 ecs=none"
-see "rcode=NOERROR an=192.0.2.10 ttl=0 ecs=none"
-see "rcode=NOERROR an=198.51.100.10 ttl=3 ecs=none"
+await_line www.ttl.test A "rcode=NOERROR an=192.0.2.10 ttl=3 ecs=none" 30
+await_line www.ttl.test A "rcode=NOERROR an=192.0.2.10 ttl=0 ecs=none" 30
+await_line www.ttl.test A "rcode=NOERROR an=198.51.100.10 ttl=3 ecs=none" 30
 expect_field pri state down
 
 say "pri recovers: one success shortens the bound, the second brings it back"
 target_mode pri ok
-see "rcode=NOERROR an=198.51.100.10 ttl=0 ecs=none"
-see "rcode=NOERROR an=192.0.2.10 ttl=6 ecs=none"
+await_line www.ttl.test A "rcode=NOERROR an=198.51.100.10 ttl=0 ecs=none" 30
+await_line www.ttl.test A "rcode=NOERROR an=192.0.2.10 ttl=6 ecs=none" 30
 expect_field pri state up
 finish
