@@ -18,25 +18,30 @@ static inline size_t suffix_off(const uint8_t *off, unsigned nlabels, size_t qle
     return i < nlabels ? off[i] : qlen - 1; /* i == nlabels is the root label */
 }
 
-/* Index + 1 of the node with this name, or 0. */
-static uint32_t find_idx(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
+static inline znode_t *node_at(const zone_t *z, uint32_t ref)
+{
+    return (znode_t *)(z->nodebuf + (size_t)ref * 8);
+}
+
+/* The ref of the node with this name, or 0. */
+static uint32_t find_ref(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
 {
     for (uint32_t i = hash & z->mask;; i = (i + 1) & z->mask) {
         const struct zslot *sl = &z->table[i];
-        if (!sl->idx)
+        if (!sl->ref)
             return 0;
         if (sl->hash == hash) {
-            const znode_t *n = &z->nodes[sl->idx - 1];
+            const znode_t *n = node_at(z, sl->ref);
             if (dname_eq(n->name, n->name_len, name, len))
-                return sl->idx;
+                return sl->ref;
         }
     }
 }
 
 const znode_t *zone_find(const zone_t *z, const uint8_t *name, size_t len, uint32_t hash)
 {
-    uint32_t i = find_idx(z, name, len, hash);
-    return i ? &z->nodes[i - 1] : NULL;
+    uint32_t r = find_ref(z, name, len, hash);
+    return r ? node_at(z, r) : NULL;
 }
 
 const rrset_t *znode_rrset(const znode_t *n, uint16_t type)
@@ -203,21 +208,21 @@ const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qle
 
 /* ---- construction ---- */
 
-/* One record while the zone is built: 32 bytes, since a large zone has millions. */
+/* One record while the zone is built: 20 bytes, since a large zone has millions. */
 struct rec {
-    const uint8_t *owner; /* lowercase, in the zone arena */
-    uint32_t rdata;       /* offset into zb->data: grows with insertion, so (rdata, rdlen)
-                           * orders records as added (an empty one shares its successor's
-                           * offset and comes first) */
+    uint32_t owner; /* ref of the owner's node: one per name, so equal refs mean equal owners */
+    uint32_t rdata; /* offset into zb->data: grows with insertion, so (rdata, rdlen) orders
+                     * records as added (an empty one shares its successor's offset and comes
+                     * first) */
     uint32_t ttl;
     uint32_t line;
     uint16_t type;
     uint16_t rdlen;
-    uint8_t olen;
 };
 
 struct zone_builder {
-    arena_t *arena;
+    zone_t *z; /* under construction: its node buffer and table fill as records are added */
+    size_t nodelen, nodecap; /* of z->nodebuf */
     uint8_t origin[DNAME_MAXLEN];
     size_t olen;
     unsigned olabels;
@@ -225,14 +230,28 @@ struct zone_builder {
     size_t nrecs, caprecs;
     uint8_t *data; /* rdata of all records, freed once the nodes are built */
     size_t datalen, datacap;
-    uint32_t *lines; /* per node: the line of its first record, for messages */
+    uint32_t *lines; /* per node, in node order: the line of its first record, for messages */
     size_t linecap;
 };
+
+/* Bytes of the block holding a node with a name of this length. */
+static size_t block_size(size_t name_len)
+{
+    return (offsetof(znode_t, name) + name_len + 7) & ~(size_t)7;
+}
+
+static void table_reserve(zone_t *z, size_t nodes);
 
 zone_builder_t *zone_builder_new(const uint8_t *origin, size_t len)
 {
     zone_builder_t *zb = xcalloc(1, sizeof(*zb));
-    zb->arena = arena_new();
+    zone_t *z = zb->z = xcalloc(1, sizeof(*z));
+    z->arena = arena_new();
+    atomic_init(&z->refs, 1);
+    zb->nodecap = 4096;
+    z->nodebuf = xcalloc(1, zb->nodecap);
+    zb->nodelen = 8; /* ref 0 means "no node" */
+    table_reserve(z, 0);
     dname_tolower(zb->origin, origin, len);
     zb->olen = len;
     zb->olabels = dname_labels(zb->origin);
@@ -243,7 +262,7 @@ void zone_builder_free(zone_builder_t *zb)
 {
     if (!zb)
         return;
-    arena_free(zb->arena);
+    zone_unref(zb->z);
     free(zb->recs);
     free(zb->data);
     free(zb->lines);
@@ -299,6 +318,65 @@ static bool rdata_ok(uint16_t type, const uint8_t *rd, size_t len)
     return o + tail == len;
 }
 
+static void slot_insert(zone_t *z, uint32_t hash, uint32_t ref)
+{
+    uint32_t i = hash & z->mask;
+    while (z->table[i].ref)
+        i = (i + 1) & z->mask;
+    z->table[i].hash = hash;
+    z->table[i].ref = ref;
+}
+
+/* Keeps the load factor at or below 1/2 so probes stay short; rehashing uses the stored
+ * hashes and so never reads a node. */
+static void table_reserve(zone_t *z, size_t nodes)
+{
+    if (z->table && nodes * 2 <= (size_t)z->mask + 1)
+        return;
+    uint32_t size = pow2_at_least(nodes * 2);
+    struct zslot *old = z->table;
+    uint32_t oldsize = old ? z->mask + 1 : 0;
+    z->table = xcalloc(size, sizeof(struct zslot));
+    z->mask = size - 1;
+    for (uint32_t i = 0; i < oldsize; i++) {
+        if (old[i].ref)
+            slot_insert(z, old[i].hash, old[i].ref);
+    }
+    free(old);
+}
+
+/* Appends a node named name (lowercase) to the node buffer and the table and returns its ref,
+ * or 0 if the buffer would outgrow 32-bit refs. The buffer may move: hold refs, not pointers,
+ * until the zone is complete. */
+static uint32_t add_node(zone_builder_t *zb, const uint8_t *name, size_t len, uint32_t hash,
+                         unsigned line)
+{
+    zone_t *z = zb->z;
+    size_t size = block_size(len);
+    if ((zb->nodelen + size) / 8 > UINT32_MAX)
+        return 0;
+    if (zb->nodelen + size > zb->nodecap) {
+        /* Grow by half; the untouched tail of a large buffer costs address space, not RSS. */
+        zb->nodecap += zb->nodecap / 2 + size;
+        z->nodebuf = xrealloc(z->nodebuf, zb->nodecap);
+    }
+    uint32_t ref = (uint32_t)(zb->nodelen / 8);
+    znode_t *n = node_at(z, ref);
+    memset(n, 0, size);
+    n->name_len = (uint8_t)len;
+    n->labels = (uint8_t)dname_labels(name);
+    memcpy(n->name, name, len);
+    zb->nodelen += size;
+    if (z->nnodes == zb->linecap) {
+        zb->linecap = zb->linecap ? zb->linecap + zb->linecap / 2 : 256;
+        zb->lines = xrealloc(zb->lines, zb->linecap * sizeof(uint32_t));
+    }
+    zb->lines[z->nnodes++] = line;
+    table_reserve(z, z->nnodes);
+    slot_insert(z, hash, ref);
+    return ref;
+}
+
 bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uint16_t type,
                       uint32_t ttl, const uint8_t *rdata, size_t rdlen, unsigned line,
                       hadns_err_t *err)
@@ -324,6 +402,24 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
         err_set(err, "%u: zone too large", line);
         return false;
     }
+    /* Each name gets one node, made when it first owns a record. Zone files group records by
+     * owner, so the previous record's node is tried before the table. */
+    uint32_t ref = 0;
+    if (zb->nrecs) {
+        const znode_t *prev = node_at(zb->z, zb->recs[zb->nrecs - 1].owner);
+        if (dname_eq(prev->name, prev->name_len, lc, olen))
+            ref = zb->recs[zb->nrecs - 1].owner;
+    }
+    if (!ref) {
+        uint32_t h = dname_hash(lc, olen);
+        ref = find_ref(zb->z, lc, olen, h);
+        if (!ref)
+            ref = add_node(zb, lc, olen, h, line);
+        if (!ref) {
+            err_set(err, "%u: zone too large", line);
+            return false;
+        }
+    }
     /* Grow by half: a million-record zone should not hold twice its records' room. */
     if (zb->nrecs == zb->caprecs) {
         zb->caprecs = zb->caprecs ? zb->caprecs + zb->caprecs / 2 : 256;
@@ -334,13 +430,7 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
         zb->data = xrealloc(zb->data, zb->datacap);
     }
     struct rec *r = &zb->recs[zb->nrecs];
-    /* Zone files group records by owner: share the previous owner's copy when it is the same. */
-    const struct rec *prev = zb->nrecs ? &zb->recs[zb->nrecs - 1] : NULL;
-    if (prev && dname_eq(prev->owner, prev->olen, lc, olen))
-        r->owner = prev->owner;
-    else
-        r->owner = arena_dup_bytes(zb->arena, lc, olen);
-    r->olen = (uint8_t)olen;
+    r->owner = ref;
     r->type = type;
     r->ttl = ttl;
     r->line = line;
@@ -352,16 +442,12 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
     return true;
 }
 
+/* Groups records by node (in the order names first appeared), then by type, then as added. */
 static int rec_cmp(const void *a, const void *b)
 {
     const struct rec *x = a, *y = b;
-    if (x->olen != y->olen)
-        return x->olen < y->olen ? -1 : 1;
-    if (x->owner != y->owner) {
-        int c = memcmp(x->owner, y->owner, x->olen);
-        if (c)
-            return c;
-    }
+    if (x->owner != y->owner)
+        return x->owner < y->owner ? -1 : 1;
     if (x->type != y->type)
         return x->type < y->type ? -1 : 1;
     if (x->rdata != y->rdata)
@@ -369,58 +455,11 @@ static int rec_cmp(const void *a, const void *b)
     return x->rdlen < y->rdlen ? -1 : x->rdlen > y->rdlen;
 }
 
-
-
-static void slot_insert(zone_t *z, uint32_t hash, uint32_t idx)
+/* Fills the node of recs[lo..hi) (one owner, sorted by type) with its RRsets. */
+static bool build_node(zone_builder_t *zb, const struct rec *recs, size_t lo, size_t hi,
+                       const char *file, hadns_err_t *err)
 {
-    uint32_t i = hash & z->mask;
-    while (z->table[i].idx)
-        i = (i + 1) & z->mask;
-    z->table[i].hash = hash;
-    z->table[i].idx = idx;
-}
-
-/* Keeps the load factor at or below 1/2 so probes stay short; rehashing uses the stored
- * hashes and so never reads a node. */
-static void table_reserve(zone_t *z, size_t nodes)
-{
-    if (z->table && nodes * 2 <= (size_t)z->mask + 1)
-        return;
-    uint32_t size = pow2_at_least(nodes * 2);
-    struct zslot *old = z->table;
-    uint32_t oldsize = old ? z->mask + 1 : 0;
-    z->table = xcalloc(size, sizeof(struct zslot));
-    z->mask = size - 1;
-    for (uint32_t i = 0; i < oldsize; i++) {
-        if (old[i].idx)
-            slot_insert(z, old[i].hash, old[i].idx);
-    }
-    free(old);
-}
-
-/* Adds a node and returns its index. Node addresses move while nodes are added: hold
- * indices, not pointers, until the zone is complete. */
-static uint32_t add_node(zone_t *z, size_t *cap, const uint8_t *name, size_t len, uint32_t hash)
-{
-    if (z->nnodes == *cap) {
-        *cap = *cap ? *cap + *cap / 2 : 64;
-        z->nodes = xrealloc(z->nodes, *cap * sizeof(znode_t));
-    }
-    uint32_t idx = (uint32_t)z->nnodes++;
-    znode_t *n = &z->nodes[idx];
-    memset(n, 0, sizeof(*n));
-    n->name = name;
-    n->name_len = (uint8_t)len;
-    n->labels = (uint8_t)dname_labels(name);
-    table_reserve(z, z->nnodes);
-    slot_insert(z, hash, idx + 1);
-    return idx;
-}
-
-/* Builds the node for recs[lo..hi) (one owner, sorted by type). */
-static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct rec *recs,
-                       size_t lo, size_t hi, const char *file, hadns_err_t *err)
-{
+    zone_t *z = zb->z;
     size_t ntypes = 0;
     for (size_t i = lo; i < hi; i++) {
         if (i == lo || recs[i].type != recs[i - 1].type)
@@ -430,11 +469,8 @@ static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct 
         err_set(err, "%s:%u: too many types at one name", file, recs[lo].line);
         return false;
     }
-    bool is_apex = dname_eq(recs[lo].owner, recs[lo].olen, zb->origin, zb->olen);
-    /* Sorted records put each owner in one run, so every run is a new node. */
-    const uint8_t *name = recs[lo].owner;
-    znode_t *n = &z->nodes[add_node(z, cap, name, recs[lo].olen,
-                                    dname_hash(name, recs[lo].olen))];
+    znode_t *n = node_at(z, recs[lo].owner);
+    bool is_apex = dname_eq(n->name, n->name_len, zb->origin, zb->olen);
     rrset_t *sets = arena_alloc(z->arena, ntypes * sizeof(rrset_t));
     n->rrsets = sets;
     n->nrrsets = (uint16_t)ntypes;
@@ -533,7 +569,7 @@ static bool build_node(zone_builder_t *zb, zone_t *z, size_t *cap, const struct 
 /* The line of the first record owned by node idx (0 for an empty non-terminal). */
 static unsigned owner_line(const zone_builder_t *zb, size_t idx)
 {
-    return idx < zb->linecap ? zb->lines[idx] : 0;
+    return zb->lines[idx];
 }
 
 /* Name minus its first label (for a name below the origin). */
@@ -545,12 +581,9 @@ static const uint8_t *parent_of(const uint8_t *name, size_t len, size_t *plen)
 
 zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *err)
 {
-    uint32_t *parent = NULL, *byd = NULL;
-    zone_t *z = xcalloc(1, sizeof(*z));
-    z->arena = zb->arena;
-    zb->arena = NULL;
+    uint32_t *refs = NULL, *parent = NULL, *byd = NULL;
+    zone_t *z = zb->z;
     z->file = xstrdup(file);
-    atomic_init(&z->refs, 1);
     z->name = arena_dup(z->arena, zb->origin, zb->olen);
     z->name_len = (uint8_t)zb->olen;
     z->labels = (uint8_t)zb->olabels;
@@ -558,27 +591,12 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
 
     if (zb->nrecs)
         qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
-    /* Size the node array and table for the owners, plus room for empty non-terminals. */
-    size_t owners = 0, cap;
-    for (size_t i = 0; i < zb->nrecs; i++) {
-        if (!i || zb->recs[i].owner != zb->recs[i - 1].owner)
-            owners++;
-    }
-    cap = owners + owners / 4 + 16;
-    z->nodes = xmalloc(cap * sizeof(znode_t));
-    table_reserve(z, owners + 16); /* grows if empty non-terminals push it past 1/2 */
     for (size_t lo = 0; lo < zb->nrecs;) {
         size_t hi = lo + 1;
-        while (hi < zb->nrecs && dname_eq(zb->recs[hi].owner, zb->recs[hi].olen,
-                                          zb->recs[lo].owner, zb->recs[lo].olen))
+        while (hi < zb->nrecs && zb->recs[hi].owner == zb->recs[lo].owner)
             hi++;
-        if (!build_node(zb, z, &cap, zb->recs, lo, hi, file, err))
+        if (!build_node(zb, zb->recs, lo, hi, file, err))
             goto fail;
-        if (z->nnodes > zb->linecap) {
-            zb->linecap = cap;
-            zb->lines = xrealloc(zb->lines, zb->linecap * sizeof(uint32_t));
-        }
-        zb->lines[z->nnodes - 1] = zb->recs[lo].line;
         lo = hi;
     }
     /* The records are in the nodes now: give their memory back before the passes below
@@ -590,13 +608,13 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
 
     char oname[DNAME_MAXSTR];
     dname_to_str(z->name, oname);
-    uint32_t apex = find_idx(z, z->name, z->name_len, dname_hash(z->name, z->name_len));
-    const rrset_t *soa = apex ? znode_rrset(&z->nodes[apex - 1], T_SOA) : NULL;
+    uint32_t apex = find_ref(z, z->name, z->name_len, dname_hash(z->name, z->name_len));
+    const rrset_t *soa = apex ? znode_rrset(node_at(z, apex), T_SOA) : NULL;
     if (!soa) {
         err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
         goto fail;
     }
-    if (!znode_rrset(&z->nodes[apex - 1], T_NS)) {
+    if (!znode_rrset(node_at(z, apex), T_NS)) {
         err_set(err, "%s: no NS records at the zone apex %s", file, oname);
         goto fail;
     }
@@ -620,35 +638,50 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
     }
 
     /* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2).
-     * Each node's parent index is noted on the way, for the pass below. */
-    size_t real = z->nnodes, pcap = cap;
+     * Each node's ref and its parent's are noted on the way (by node index), for the passes
+     * below. A new node may move the buffer, so each name is walked in a copy. */
+    size_t real = z->nnodes, pcap = real + real / 4 + 16;
+    refs = xmalloc(pcap * sizeof(uint32_t));
     parent = xmalloc(pcap * sizeof(uint32_t));
-    for (size_t i = 0; i < real; i++) {
+    for (size_t i = 0, at = 8; i < real; i++) {
         uint32_t child = (uint32_t)i;
-        const uint8_t *name = z->nodes[i].name;
-        size_t len = z->nodes[i].name_len;
-        parent[child] = UINT32_MAX;
+        const znode_t *nd = node_at(z, (uint32_t)(at / 8));
+        refs[i] = (uint32_t)(at / 8);
+        at += block_size(nd->name_len);
+        uint8_t copy[DNAME_MAXLEN];
+        size_t len = nd->name_len;
+        memcpy(copy, nd->name, len);
+        const uint8_t *name = copy;
+        parent[child] = 0;
         while (len > z->name_len) {
             name = parent_of(name, len, &len);
             uint32_t h = dname_hash(name, len);
-            uint32_t p = find_idx(z, name, len, h);
+            uint32_t p = find_ref(z, name, len, h);
             if (p) {
-                parent[child] = p - 1;
+                parent[child] = p;
                 break;
             }
-            uint32_t e = add_node(z, &cap, name, len, h);
-            z->nodes[e].flags |= ZN_ENT;
-            if (cap > pcap) {
-                pcap = cap;
+            uint32_t e = add_node(zb, name, len, h, 0);
+            if (!e) {
+                err_set(err, "%s: zone too large", file);
+                goto fail;
+            }
+            node_at(z, e)->flags |= ZN_ENT;
+            if (z->nnodes > pcap) {
+                pcap += pcap / 2;
+                refs = xrealloc(refs, pcap * sizeof(uint32_t));
                 parent = xrealloc(parent, pcap * sizeof(uint32_t));
             }
+            refs[z->nnodes - 1] = e;
             parent[child] = e;
-            parent[e] = UINT32_MAX;
-            child = e;
+            parent[z->nnodes - 1] = 0;
+            child = (uint32_t)(z->nnodes - 1);
         }
     }
-    /* The node array is final from here on: pointers into it stay valid. */
-    z->apex = &z->nodes[apex - 1];
+    /* The node buffer is final from here on: pointers into it stay valid. */
+    z->nodebuf = xrealloc(z->nodebuf, zb->nodelen);
+    zb->nodecap = zb->nodelen;
+    z->apex = node_at(z, apex);
     z->soa = soa;
 
     /* Cuts, wildcards and DNAME scope, shallow nodes first so each inherits from its parent
@@ -658,18 +691,18 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
         byd = xmalloc(n * sizeof(uint32_t));
         size_t counts[DNAME_MAXLABELS + 1] = {0}, start[DNAME_MAXLABELS + 1];
         for (size_t i = 0; i < n; i++)
-            counts[z->nodes[i].labels]++;
+            counts[node_at(z, refs[i])->labels]++;
         for (unsigned d = 0; d <= DNAME_MAXLABELS; d++) {
             start[d] = k;
             k += counts[d];
         }
         for (size_t i = 0; i < n; i++)
-            byd[start[z->nodes[i].labels]++] = (uint32_t)i;
+            byd[start[node_at(z, refs[i])->labels]++] = (uint32_t)i;
         for (size_t i = 0; i < n; i++) {
-            znode_t *nd = &z->nodes[byd[i]];
-            if (parent[byd[i]] == UINT32_MAX)
+            znode_t *nd = node_at(z, refs[byd[i]]);
+            if (!parent[byd[i]])
                 continue; /* the apex: no cut above it inside this zone */
-            znode_t *p = &z->nodes[parent[byd[i]]];
+            znode_t *p = node_at(z, parent[byd[i]]);
             nd->cut = p->cut ? p->cut : (nd->flags & ZN_DELEG) ? nd : NULL;
             if (nd->name[0] == 1 && nd->name[1] == '*')
                 p->flags |= ZN_WILD;
@@ -689,7 +722,7 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
 
     /* Additional-section targets of NS, MX and SRV, resolved once here. */
     for (size_t i = 0; i < z->nnodes; i++) {
-        znode_t *nd = &z->nodes[i];
+        znode_t *nd = node_at(z, refs[i]);
         for (unsigned s = 0; s < nd->nrrsets; s++) {
             rrset_t *rs = (rrset_t *)&nd->rrsets[s];
             int toff = zone_target_offset(rs->type);
@@ -716,15 +749,17 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
             rs->targets = any ? t : NULL;
         }
     }
+    free(refs);
     free(parent);
     free(byd);
+    zb->z = NULL;
     zone_builder_free(zb);
     return z;
 fail:
+    free(refs);
     free(parent);
     free(byd);
-    zone_builder_free(zb);
-    zone_unref(z);
+    zone_builder_free(zb); /* and the zone with it */
     return NULL;
 }
 
@@ -738,7 +773,7 @@ void zone_unref(zone_t *z)
     if (!z || atomic_fetch_sub(&z->refs, 1) != 1)
         return;
     arena_free(z->arena);
-    free(z->nodes);
+    free(z->nodebuf);
     free(z->table);
     free(z->file);
     free(z);

@@ -38,14 +38,17 @@ typedef struct rrset {
 #define ZN_DNAME 0x10  /* has a DNAME: names below it are synthesized (RFC 6672) */
 #define ZN_WILD 0x20   /* "*.<this name>" exists (znode_wild finds it) */
 
+/* A node and its name are one block in the zone's node buffer, so a lookup that reaches the
+ * node has its name in the same cache line (the hash slot, the node and a separate name were
+ * three dependent misses per query). */
 struct znode {
-    const uint8_t *name; /* lowercase wire */
+    const rrset_t *rrsets; /* sorted by type */
+    const znode_t *cut;    /* the highest zone cut at or above this node, or NULL */
+    uint16_t nrrsets;
     uint8_t name_len;
     uint8_t labels;
     uint8_t flags;
-    uint16_t nrrsets;
-    const rrset_t *rrsets; /* sorted by type */
-    const znode_t *cut;    /* the highest zone cut at or above this node, or NULL */
+    uint8_t name[]; /* lowercase wire, name_len bytes */
 };
 
 typedef struct zone {
@@ -58,14 +61,16 @@ typedef struct zone {
     uint32_t serial;
     uint32_t neg_ttl; /* RFC 2308 §5: min(SOA TTL, SOA MINIMUM), for negative answers */
     size_t nnodes, nrecords;
-    znode_t *nodes;          /* every node, in one array */
-    uint32_t mask;           /* hash table size - 1 */
-    /* Open addressing with linear probing. A slot keeps the name's hash beside the node's
-     * index + 1 (0 = empty), so a probe that misses never touches node memory. */
+    /* Every node block, 8-byte aligned; a block is named by its offset / 8 (a "ref"), which
+     * stays valid while the buffer grows during construction. Ref 0 is never a node. */
+    uint8_t *nodebuf;
+    uint32_t mask; /* hash table size - 1 */
+    /* Open addressing with linear probing. A slot keeps the name's hash beside the node's ref
+     * (0 = empty), so a probe that misses never touches node memory. */
     struct zslot {
-        uint32_t hash, idx;
+        uint32_t hash, ref;
     } *table;
-    arena_t *arena;          /* owns names, RRsets and rdata */
+    arena_t *arena;          /* owns the origin, RRsets and rdata */
     char *file;              /* the file it was loaded from, for reload and messages */
     struct stat file_stat;   /* its stat at load, to see whether a reload must parse it again */
     atomic_uint refs;        /* zone sets sharing this zone */

@@ -830,3 +830,74 @@ Test(builder, soa_names_in_zone)
         zone_unref(z);
     }
 }
+
+/* Thousands of long names, each with two empty non-terminals above it and its records split in
+ * two passes (the second in upper case), under a delegation with glue: the node buffer moves
+ * many times while records are added and again while the empty non-terminals are made. Every
+ * name must come back whole, once, with its records merged in file order (ASan catches a
+ * pointer kept across a move). */
+Test(builder, many_long_names_move_the_node_buffer)
+{
+    enum { N = 3000 };
+    uint8_t o[DNAME_MAXLEN], rd[64];
+    size_t ol = dname_from_str("example.", o);
+    zone_builder_t *zb = zone_builder_new(o, ol);
+    hadns_err_t err = {{0}};
+    cr_assert(zone_builder_add(zb, o, ol, T_SOA, 60, rd, soa_rdata(rd, 1, 300), 1, &err));
+    cr_assert(zone_builder_add(zb, o, ol, T_NS, 60, (const uint8_t *)"\2ns\0", 4, 2, &err));
+    char text[DNAME_MAXSTR];
+    uint8_t name[DNAME_MAXLEN];
+    unsigned line = 3;
+    for (unsigned pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < N; i++) {
+            /* 63 + 63 + "n<i>" labels: about 150 bytes a name. */
+            snprintf(text, sizeof(text), "%c%062u.%c%062u.n%u.example.", pass ? 'A' : 'a', i,
+                     pass ? 'B' : 'b', i, i);
+            size_t len = dname_from_str(text, name);
+            cr_assert(len, "%s", text);
+            uint8_t a[4] = {10, (uint8_t)(i >> 8), (uint8_t)i, (uint8_t)(pass + 1)};
+            cr_assert(zone_builder_add(zb, name, len, T_A, 60, a, 4, line++, &err), "%s",
+                      err.msg);
+        }
+    }
+    /* A cut with glue: its NS target is the glue node. */
+    size_t cl = dname_from_str("cut.n7.example.", name);
+    cr_assert(zone_builder_add(zb, name, cl, T_NS, 60, (const uint8_t *)"\2ns\3cut\2n7\7example",
+                               19, line++, &err), "%s", err.msg);
+    size_t gl = dname_from_str("ns.cut.n7.example.", name);
+    cr_assert(zone_builder_add(zb, name, gl, T_A, 60, (const uint8_t *)"\xc0\0\2\7", 4, line++,
+                               &err));
+    zone_t *z = zone_builder_finish(zb, "long.zone", &err);
+    cr_assert_not_null(z, "%s", err.msg);
+    /* apex + N names + 2N empty non-terminals + the cut + its glue */
+    cr_assert_eq(z->nnodes, 1 + 3 * (size_t)N + 2, "%zu nodes", z->nnodes);
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(text, sizeof(text), "a%062u.b%062u.n%u.example.", i, i, i);
+        const znode_t *n = find(z, text);
+        cr_assert_not_null(n, "%s", text);
+        char back[DNAME_MAXSTR];
+        dname_to_str(n->name, back);
+        cr_assert_str_eq(back, text);
+        cr_assert_eq(n->labels, 4);
+        const rrset_t *a = znode_rrset(n, T_A);
+        cr_assert_eq(n->nrrsets, 1, "%s", text);
+        cr_assert_eq(a->count, 2, "%s: both passes in one RRset", text);
+        uint8_t want[12] = {0, 4, 10, (uint8_t)(i >> 8), (uint8_t)i, 1,
+                            0, 4, 10, (uint8_t)(i >> 8), (uint8_t)i, 2};
+        cr_assert(memcmp(a->rdata, want, 12) == 0, "%s: records in file order", text);
+        snprintf(text, sizeof(text), "b%062u.n%u.example.", i, i);
+        const znode_t *e1 = find(z, text);
+        snprintf(text, sizeof(text), "n%u.example.", i);
+        const znode_t *e2 = find(z, text);
+        cr_assert(e1 && e2 && (e1->flags & ZN_ENT) && (e2->flags & ZN_ENT), "n%u: ENTs", i);
+        cr_assert_eq(e1->nrrsets + e2->nrrsets, 0);
+        cr_assert_eq(n->cut, NULL);
+    }
+    const znode_t *cut = find(z, "cut.n7.example."), *glue = find(z, "ns.cut.n7.example.");
+    cr_assert(cut && glue);
+    cr_assert_eq(cut->cut, cut);
+    cr_assert_eq(glue->cut, cut);
+    cr_assert_eq(znode_rrset(cut, T_NS)->targets[0], glue);
+    cr_assert_eq(z->apex, find(z, "example."));
+    zone_unref(z);
+}
