@@ -387,13 +387,16 @@ class Hadnsd(Server):
             json.dump(cfg, f, indent=2)
 
     def argv(self):
-        return [self.opts.hadnsd, "-c", self.conf]
+        # hadnsd-base: another build (--hadnsd-base), to weigh a change against its base in
+        # the same interleaved run.
+        binary = self.opts.hadnsd_base if self.name == "hadnsd-base" else self.opts.hadnsd
+        return [binary, "-c", self.conf]
 
     def env(self):
         # hadnsd-event / hadnsd-blocking: the UDP driver forced through HADNSD_UDP_LOOP (a
         # measuring knob of hadnsd's); plain "hadnsd" runs with hadnsd's default.
         loop = self.name.partition("-")[2]
-        if not loop:
+        if loop not in ("event", "blocking"):
             return None
         e = dict(os.environ)
         e["HADNSD_UDP_LOOP"] = loop
@@ -501,7 +504,8 @@ class Floor(Server):
             ["epoll"] if self.name == "floor-epoll" else [])
 
 
-CLASSES = {"hadnsd": Hadnsd, "hadnsd-event": Hadnsd, "hadnsd-blocking": Hadnsd, "nsd": Nsd,
+CLASSES = {"hadnsd": Hadnsd, "hadnsd-event": Hadnsd, "hadnsd-blocking": Hadnsd,
+           "hadnsd-base": Hadnsd, "nsd": Nsd,
            "knot": Knot, "gdnsd": Gdnsd, "floor": Floor, "floor-epoll": Floor}
 STARTED = []
 
@@ -682,6 +686,10 @@ def table(rows, servers, title):
     pairs = [(h, p) for h in hadnsd_variants(servers) for p in peers]
     cols = ["metric"] + [LABEL.get(s, s) for s in servers]
     cols += ["%s/%s" % (h, LABEL[p]) for h, p in pairs]
+    # A change against its base build, when both ran.
+    if "hadnsd" in servers and "hadnsd-base" in servers:
+        pairs.append(("hadnsd", "hadnsd-base"))
+        cols.append("hadnsd/hadnsd-base")
     lines = ["**%s**" % title, "", "| " + " | ".join(cols) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|"]
     for label, kind, vals, want_ratio in rows:
@@ -1257,10 +1265,13 @@ def versions(opts, servers):
         m = re.search(pat, p.stdout)
         return m.group(1) if m else "?"
     out = []
-    if hadnsd_variants(servers):
-        st = os.stat(opts.hadnsd)
-        out.append("hadnsd %s (%s, built %s UTC)" % (
-            first_line([opts.hadnsd, "-V"], r"hadnsd (\S+)"), opts.hadnsd,
+    builds = [("hadnsd", opts.hadnsd)] if set(hadnsd_variants(servers)) - {"hadnsd-base"} else []
+    if "hadnsd-base" in servers:
+        builds.append(("hadnsd-base", opts.hadnsd_base))
+    for label, binary in builds:
+        st = os.stat(binary)
+        out.append("%s %s (%s, built %s UTC)" % (
+            label, first_line([binary, "-V"], r"hadnsd (\S+)"), binary,
             datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
             .strftime("%Y-%m-%d %H:%M")))
     if "nsd" in servers:
@@ -1325,6 +1336,9 @@ def main():
     ap.add_argument("--client-core", type=int, default=0)
     ap.add_argument("--hadnsd", default=os.path.join(HERE, "..", "..", "build", "src",
                                                      "hadnsd"))
+    ap.add_argument("--hadnsd-base", default=None,
+                    help="a second hadnsd build, run as server hadnsd-base beside hadnsd, with "
+                    "a hadnsd/hadnsd-base column (a change against its base, in one run)")
     ap.add_argument("--floor", default=None, help="the compiled floor.c")
     ap.add_argument("--workdir", default=None, help="keep configs, logs and results here")
     ap.add_argument("--out", default=None, help="also write the report (markdown) here")
@@ -1347,6 +1361,15 @@ def main():
         if s not in CLASSES:
             die("unknown server %s" % s)
     opts.hadnsd = os.path.abspath(opts.hadnsd)
+    if opts.hadnsd_base:
+        opts.hadnsd_base = os.path.abspath(opts.hadnsd_base)
+        if "hadnsd-base" not in servers:
+            servers.insert(servers.index("hadnsd") + 1 if "hadnsd" in servers else 0,
+                           "hadnsd-base")
+        if not os.access(opts.hadnsd_base, os.X_OK):
+            die("--hadnsd-base %s is not an executable" % opts.hadnsd_base)
+    elif "hadnsd-base" in servers:
+        die("server hadnsd-base needs --hadnsd-base BIN")
     opts.prio = []
     if opts.nice and (opts.nice > 0 or os.geteuid() == 0):
         opts.prio = ["nice", "-n", str(opts.nice)]

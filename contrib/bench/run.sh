@@ -5,13 +5,15 @@
 #
 #   contrib/bench/run.sh [--quick] [--load | --all | --policy] [--rounds N] [--duration S]
 #                        [--rate Q] [--servers hadnsd,nsd,knot,gdnsd,floor] [--build REV]
-#                        [--no-install] [...]
+#                        [--build-base REV] [--no-install] [...]
 #
 # Installs dnsperf, nsd, knot and gdnsd from Debian when missing (services kept from starting,
 # as contrib/install-deps.sh does), compiles floor.c into a temp dir, then runs bench.py, which
 # takes the remaining options (contrib/bench/bench.py --help).  --build REV measures a binary
 # that cannot change under the run: commit REV (e.g. HEAD) from `git archive`, built in
 # ${TMPDIR:-/tmp}/hadnsd-bench-build-SHA (kept, and reused by the next run of that commit).
+# --build-base REV builds REV the same way and runs it beside hadnsd as "hadnsd-base", with a
+# hadnsd/hadnsd-base column: a change weighed against its base in one interleaved run.
 # --policy: the policy-answer mode (README.md here).  Not part of `make check`.
 set -euo pipefail
 
@@ -20,6 +22,7 @@ top=$(cd "$here/../.." && pwd)
 
 install=true
 build_rev=
+base_rev=
 policy=false
 args=()
 while [ $# -gt 0 ]; do
@@ -31,8 +34,14 @@ while [ $# -gt 0 ]; do
         shift
         ;;
     --build=*) build_rev=${1#--build=} ;;
+    --build-base)
+        [ $# -ge 2 ] || { echo "bench: --build-base needs a revision" >&2; exit 2; }
+        base_rev=$2
+        shift
+        ;;
+    --build-base=*) base_rev=${1#--build-base=} ;;
     -h | --help)
-        sed -n '3,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '3,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         echo
         exec python3 "$here/bench.py" --help
         ;;
@@ -51,28 +60,38 @@ install_pkgs() {
 $install && install_pkgs
 # Building a commit, and the policy mode's GeoIP test database (tests/data/mkmmdb.pl), need
 # the build set (compilers, -dev packages, the MaxMind DB writer).
-if $install && { [ -n "$build_rev" ] || $policy; }; then
+if $install && { [ -n "$build_rev$base_rev" ] || $policy; }; then
     "$top/contrib/install-deps.sh" build
 fi
 
 # --- a pinned hadnsd: commit REV from git archive, built outside the working tree -----------
-if [ -n "$build_rev" ]; then
-    sha=$(git -C "$top" rev-parse --verify "$build_rev^{commit}")
+# Prints the binary's path.
+build_commit() {
+    local rev=$1 sha bdir
+    sha=$(git -C "$top" rev-parse --verify "$rev^{commit}")
     bdir=${TMPDIR:-/tmp}/hadnsd-bench-build-${sha:0:12}
     if [ ! -x "$bdir/build/src/hadnsd" ]; then
-        echo "bench: building $build_rev (${sha:0:12}) in $bdir (log: $bdir.log)" >&2
+        echo "bench: building $rev (${sha:0:12}) in $bdir (log: $bdir.log)" >&2
         rm -rf "$bdir"
         mkdir -p "$bdir/src" "$bdir/build"
         git -C "$top" archive "$sha" | tar -x -C "$bdir/src"
         if ! (cd "$bdir/src" && ./autogen.sh && cd "$bdir/build" && ../src/configure &&
             make -j"$(nproc)") >"$bdir.log" 2>&1; then
             tail -20 "$bdir.log" >&2
-            echo "bench: building $build_rev failed; see $bdir.log" >&2
-            exit 1
+            echo "bench: building $rev failed; see $bdir.log" >&2
+            return 1
         fi
     fi
     echo "bench: hadnsd of commit ${sha:0:12}: $bdir/build/src/hadnsd" >&2
-    args+=(--hadnsd "$bdir/build/src/hadnsd")
+    echo "$bdir/build/src/hadnsd"
+}
+if [ -n "$build_rev" ]; then
+    bin=$(build_commit "$build_rev") || exit 1
+    args+=(--hadnsd "$bin")
+fi
+if [ -n "$base_rev" ]; then
+    bin=$(build_commit "$base_rev") || exit 1
+    args+=(--hadnsd-base "$bin")
 fi
 
 # --- the floor -------------------------------------------------------------------------------
