@@ -206,11 +206,19 @@ const zone_t *zoneset_find(const zoneset_t *zs, const uint8_t *qname, size_t qle
     return NULL;
 }
 
-/* ---- construction ---- */
+/* ---- construction ----
+ *
+ * Records are collected with their owner names in one growing buffer, each name once under a
+ * provisional id that the hash table already maps it to. finish() sorts the records by id,
+ * adds the empty non-terminals, sizes every node's block, and writes the blocks into the node
+ * buffer in one allocation that never moves, so the pointers written into it (RRsets, rdata,
+ * targets, cuts) are final when written. The table of ids is dropped before the blocks are
+ * written and made again, of refs, once the builder's memory is freed: a large zone's peak
+ * holds one table, not two. */
 
 /* One record while the zone is built: 20 bytes, since a large zone has millions. */
 struct rec {
-    uint32_t owner; /* ref of the owner's node: one per name, so equal refs mean equal owners */
+    uint32_t owner; /* provisional node id: one per name, so equal ids mean equal owners */
     uint32_t rdata; /* offset into zb->data: grows with insertion, so (rdata, rdlen) orders
                      * records as added (an empty one shares its successor's offset and comes
                      * first) */
@@ -221,23 +229,40 @@ struct rec {
 };
 
 struct zone_builder {
-    zone_t *z; /* under construction: its node buffer and table fill as records are added */
-    size_t nodelen, nodecap; /* of z->nodebuf */
+    zone_t *z; /* under construction; while records are added, its table maps names to ids */
     uint8_t origin[DNAME_MAXLEN];
     size_t olen;
     unsigned olabels;
     struct rec *recs;
     size_t nrecs, caprecs;
-    uint8_t *data; /* rdata of all records, freed once the nodes are built */
+    /* The rdata of every record and each owner name (as a length byte, then the name). */
+    uint8_t *data;
     size_t datalen, datacap;
-    uint32_t *lines; /* per node, in node order: the line of its first record, for messages */
-    size_t linecap;
+    /* Per id (from 1): where its name is in data, and the line of its first record (0 for an
+     * empty non-terminal). */
+    uint32_t *names, *lines;
+    size_t nids, idcap;
+    size_t nreal; /* ids above this are empty non-terminals */
 };
 
-/* Bytes of the block holding a node with a name of this length. */
-static size_t block_size(size_t name_len)
+static inline const uint8_t *id_name(const zone_builder_t *zb, uint32_t id, size_t *len)
 {
-    return (offsetof(znode_t, name) + name_len + 7) & ~(size_t)7;
+    const uint8_t *p = zb->data + zb->names[id];
+    *len = p[-1];
+    return p;
+}
+
+/* Room for n more bytes in data; false if offsets would outgrow 32 bits. */
+static bool data_reserve(zone_builder_t *zb, size_t n)
+{
+    if (zb->datalen + n > UINT32_MAX)
+        return false;
+    if (zb->datalen + n > zb->datacap) {
+        /* Grow by half: a million-record zone should not hold twice its records' room. */
+        zb->datacap = (zb->datacap ? zb->datacap + zb->datacap / 2 : 65536) + n;
+        zb->data = xrealloc(zb->data, zb->datacap);
+    }
+    return true;
 }
 
 static void table_reserve(zone_t *z, size_t nodes);
@@ -246,11 +271,7 @@ zone_builder_t *zone_builder_new(const uint8_t *origin, size_t len)
 {
     zone_builder_t *zb = xcalloc(1, sizeof(*zb));
     zone_t *z = zb->z = xcalloc(1, sizeof(*z));
-    z->arena = arena_new();
     atomic_init(&z->refs, 1);
-    zb->nodecap = 4096;
-    z->nodebuf = xcalloc(1, zb->nodecap);
-    zb->nodelen = 8; /* ref 0 means "no node" */
     table_reserve(z, 0);
     dname_tolower(zb->origin, origin, len);
     zb->olen = len;
@@ -265,6 +286,7 @@ void zone_builder_free(zone_builder_t *zb)
     zone_unref(zb->z);
     free(zb->recs);
     free(zb->data);
+    free(zb->names);
     free(zb->lines);
     free(zb);
 }
@@ -328,7 +350,7 @@ static void slot_insert(zone_t *z, uint32_t hash, uint32_t ref)
 }
 
 /* Keeps the load factor at or below 1/2 so probes stay short; rehashing uses the stored
- * hashes and so never reads a node. */
+ * hashes and so never reads a name. */
 static void table_reserve(zone_t *z, size_t nodes)
 {
     if (z->table && nodes * 2 <= (size_t)z->mask + 1)
@@ -345,36 +367,42 @@ static void table_reserve(zone_t *z, size_t nodes)
     free(old);
 }
 
-/* Appends a node named name (lowercase) to the node buffer and the table and returns its ref,
- * or 0 if the buffer would outgrow 32-bit refs. The buffer may move: hold refs, not pointers,
- * until the zone is complete. */
-static uint32_t add_node(zone_builder_t *zb, const uint8_t *name, size_t len, uint32_t hash,
-                         unsigned line)
+/* The id of the name (lowercase), or 0. */
+static uint32_t find_id(const zone_builder_t *zb, const uint8_t *name, size_t len, uint32_t hash)
 {
-    zone_t *z = zb->z;
-    size_t size = block_size(len);
-    if ((zb->nodelen + size) / 8 > UINT32_MAX)
+    const zone_t *z = zb->z;
+    for (uint32_t i = hash & z->mask;; i = (i + 1) & z->mask) {
+        const struct zslot *sl = &z->table[i];
+        if (!sl->ref)
+            return 0;
+        size_t l;
+        const uint8_t *n = id_name(zb, sl->ref, &l);
+        if (sl->hash == hash && dname_eq(n, l, name, len))
+            return sl->ref;
+    }
+}
+
+/* Gives name (lowercase, not yet known) an id, or returns 0 if the zone is too large. data may
+ * move: name must not point into it. */
+static uint32_t add_id(zone_builder_t *zb, const uint8_t *name, size_t len, uint32_t hash,
+                       unsigned line)
+{
+    if (zb->nids + 1 >= UINT32_MAX || !data_reserve(zb, len + 1))
         return 0;
-    if (zb->nodelen + size > zb->nodecap) {
-        /* Grow by half; the untouched tail of a large buffer costs address space, not RSS. */
-        zb->nodecap += zb->nodecap / 2 + size;
-        z->nodebuf = xrealloc(z->nodebuf, zb->nodecap);
+    if (zb->nids + 1 >= zb->idcap) {
+        zb->idcap = zb->idcap ? zb->idcap + zb->idcap / 2 : 256;
+        zb->names = xrealloc(zb->names, zb->idcap * sizeof(uint32_t));
+        zb->lines = xrealloc(zb->lines, zb->idcap * sizeof(uint32_t));
     }
-    uint32_t ref = (uint32_t)(zb->nodelen / 8);
-    znode_t *n = node_at(z, ref);
-    memset(n, 0, size);
-    n->name_len = (uint8_t)len;
-    n->labels = (uint8_t)dname_labels(name);
-    memcpy(n->name, name, len);
-    zb->nodelen += size;
-    if (z->nnodes == zb->linecap) {
-        zb->linecap = zb->linecap ? zb->linecap + zb->linecap / 2 : 256;
-        zb->lines = xrealloc(zb->lines, zb->linecap * sizeof(uint32_t));
-    }
-    zb->lines[z->nnodes++] = line;
-    table_reserve(z, z->nnodes);
-    slot_insert(z, hash, ref);
-    return ref;
+    uint32_t id = (uint32_t)++zb->nids;
+    zb->data[zb->datalen] = (uint8_t)len;
+    memcpy(zb->data + zb->datalen + 1, name, len);
+    zb->names[id] = (uint32_t)(zb->datalen + 1);
+    zb->lines[id] = line;
+    zb->datalen += len + 1;
+    table_reserve(zb->z, zb->nids);
+    slot_insert(zb->z, hash, id);
+    return id;
 }
 
 bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uint16_t type,
@@ -398,39 +426,31 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
         err_set(err, "%u: malformed rdata for its type (TYPE%u)", line, type);
         return false;
     }
-    if (zb->datalen + rdlen > UINT32_MAX) {
+    /* Zone files group records by owner, so the previous record's id is tried first. */
+    uint32_t id = 0;
+    if (zb->nrecs) {
+        size_t l;
+        uint32_t prev = zb->recs[zb->nrecs - 1].owner;
+        const uint8_t *n = id_name(zb, prev, &l);
+        if (dname_eq(n, l, lc, olen))
+            id = prev;
+    }
+    if (!id) {
+        uint32_t h = dname_hash(lc, olen);
+        id = find_id(zb, lc, olen, h);
+        if (!id)
+            id = add_id(zb, lc, olen, h, line);
+    }
+    if (!id || !data_reserve(zb, rdlen)) {
         err_set(err, "%u: zone too large", line);
         return false;
     }
-    /* Each name gets one node, made when it first owns a record. Zone files group records by
-     * owner, so the previous record's node is tried before the table. */
-    uint32_t ref = 0;
-    if (zb->nrecs) {
-        const znode_t *prev = node_at(zb->z, zb->recs[zb->nrecs - 1].owner);
-        if (dname_eq(prev->name, prev->name_len, lc, olen))
-            ref = zb->recs[zb->nrecs - 1].owner;
-    }
-    if (!ref) {
-        uint32_t h = dname_hash(lc, olen);
-        ref = find_ref(zb->z, lc, olen, h);
-        if (!ref)
-            ref = add_node(zb, lc, olen, h, line);
-        if (!ref) {
-            err_set(err, "%u: zone too large", line);
-            return false;
-        }
-    }
-    /* Grow by half: a million-record zone should not hold twice its records' room. */
     if (zb->nrecs == zb->caprecs) {
         zb->caprecs = zb->caprecs ? zb->caprecs + zb->caprecs / 2 : 256;
         zb->recs = xrealloc(zb->recs, zb->caprecs * sizeof(struct rec));
     }
-    if (zb->datalen + rdlen > zb->datacap) {
-        zb->datacap = (zb->datacap ? zb->datacap + zb->datacap / 2 : 65536) + rdlen;
-        zb->data = xrealloc(zb->data, zb->datacap);
-    }
-    struct rec *r = &zb->recs[zb->nrecs];
-    r->owner = ref;
+    struct rec *r = &zb->recs[zb->nrecs++];
+    r->owner = id;
     r->type = type;
     r->ttl = ttl;
     r->line = line;
@@ -438,11 +458,11 @@ bool zone_builder_add(zone_builder_t *zb, const uint8_t *owner, size_t olen, uin
     r->rdlen = (uint16_t)rdlen;
     memcpy(zb->data + zb->datalen, rdata, rdlen);
     zb->datalen += rdlen;
-    zb->nrecs++;
     return true;
 }
 
-/* Groups records by node (in the order names first appeared), then by type, then as added. */
+/* Groups records by owner (ids, in the order names first appeared), then by type, then as
+ * added. */
 static int rec_cmp(const void *a, const void *b)
 {
     const struct rec *x = a, *y = b;
@@ -455,122 +475,160 @@ static int rec_cmp(const void *a, const void *b)
     return x->rdlen < y->rdlen ? -1 : x->rdlen > y->rdlen;
 }
 
-/* Fills the node of recs[lo..hi) (one owner, sorted by type) with its RRsets. */
-static bool build_node(zone_builder_t *zb, const struct rec *recs, size_t lo, size_t hi,
-                       const char *file, hadns_err_t *err)
+static bool has_targets(uint16_t type)
 {
-    zone_t *z = zb->z;
-    size_t ntypes = 0;
-    for (size_t i = lo; i < hi; i++) {
-        if (i == lo || recs[i].type != recs[i - 1].type)
-            ntypes++;
-    }
-    if (ntypes > 65535) {
-        err_set(err, "%s:%u: too many types at one name", file, recs[lo].line);
-        return false;
-    }
-    znode_t *n = node_at(z, recs[lo].owner);
-    bool is_apex = dname_eq(n->name, n->name_len, zb->origin, zb->olen);
-    rrset_t *sets = arena_alloc(z->arena, ntypes * sizeof(rrset_t));
-    n->rrsets = sets;
-    n->nrrsets = (uint16_t)ntypes;
-    bool has_cname = false, has_other = false;
-    size_t k = 0;
-    for (size_t i = lo; i < hi;) {
-        size_t j = i;
-        while (j < hi && recs[j].type == recs[i].type)
-            j++;
-        uint16_t type = recs[i].type;
-        /* Deduplicate (RFC 2181 §5: an RRset has no duplicate records) and size the rdata. */
-        size_t total = 0, count = 0;
-        bool *dup = xcalloc(j - i, sizeof(bool));
-        for (size_t a = i; a < j; a++) {
-            for (size_t b = i; b < a; b++) {
-                if (!dup[b - i] && recs[a].rdlen == recs[b].rdlen &&
-                    !memcmp(zb->data + recs[a].rdata, zb->data + recs[b].rdata, recs[a].rdlen))
-                {
-                    dup[a - i] = true;
-                    break;
-                }
-            }
-            if (!dup[a - i]) {
-                total += 2u + recs[a].rdlen;
-                count++;
-                if (recs[a].ttl != recs[i].ttl) {
-                    /* RFC 2181 §5.2: one TTL per RRset; keep the first and say so. */
-                    log_warnx("%s:%u: TTL %u differs from %u earlier in the RRset; using %u", file,
-                              recs[a].line, recs[a].ttl, recs[i].ttl, recs[i].ttl);
-                }
-            }
-        }
-        if (count > 65535) {
-            free(dup);
-            err_set(err, "%s:%u: RRset too large", file, recs[i].line);
-            return false;
-        }
-        uint8_t *data = arena_alloc(z->arena, total ? total : 1);
-        size_t o = 0;
-        for (size_t a = i; a < j; a++) {
-            if (dup[a - i])
-                continue;
-            wr16(data + o, recs[a].rdlen);
-            memcpy(data + o + 2, zb->data + recs[a].rdata, recs[a].rdlen);
-            o += 2u + recs[a].rdlen;
-        }
-        free(dup);
-        rrset_t *s = &sets[k++];
-        s->type = type;
-        s->count = (uint16_t)count;
-        s->ttl = recs[i].ttl;
-        s->rdata = data;
-        s->targets = NULL;
+    return zone_target_offset(type) >= 0;
+}
 
-        if (type == T_SOA && !is_apex) {
-            err_set(err, "%s:%u: SOA record not at the zone apex", file, recs[i].line);
-            return false;
-        }
-        if (type == T_SOA && count > 1) {
-            err_set(err, "%s:%u: more than one SOA record", file, recs[i + 1].line);
-            return false;
-        }
-        if (type == T_CNAME) {
-            has_cname = true;
-            if (count > 1) {
-                err_set(err, "%s:%u: more than one CNAME record at one name", file,
-                        recs[i + 1].line);
+/* Removes duplicate records (RFC 2181 §5: an RRset has none), warns of TTLs that differ within
+ * an RRset (the first is kept, RFC 2181 §5.2), and checks each owner's RRsets: one SOA, at the
+ * apex; a CNAME alone (RFC 1034 §3.6.2, RFC 2181 §10.1; DNSSEC records aside). The records are
+ * sorted; the survivors are packed to the front. */
+static bool check_records(zone_builder_t *zb, const char *file, hadns_err_t *err)
+{
+    struct rec *recs = zb->recs;
+    size_t out = 0;
+    for (size_t lo = 0; lo < zb->nrecs;) {
+        uint32_t owner = recs[lo].owner;
+        size_t nl;
+        const uint8_t *name = id_name(zb, owner, &nl);
+        bool is_apex = dname_eq(name, nl, zb->origin, zb->olen);
+        bool has_cname = false, has_other = false;
+        size_t ntypes = 0, first = out;
+        size_t i = lo;
+        for (; i < zb->nrecs && recs[i].owner == owner;) {
+            size_t j = i, kept = out;
+            for (; j < zb->nrecs && recs[j].owner == owner && recs[j].type == recs[i].type; j++) {
+                const struct rec *a = &recs[j];
+                bool dup = false;
+                for (size_t b = kept; b < out && !dup; b++)
+                    dup = recs[b].rdlen == a->rdlen &&
+                          !memcmp(zb->data + recs[b].rdata, zb->data + a->rdata, a->rdlen);
+                if (dup)
+                    continue;
+                if (a->ttl != recs[kept].ttl && out > kept)
+                    log_warnx("%s:%u: TTL %u differs from %u earlier in the RRset; using %u",
+                              file, a->line, a->ttl, recs[kept].ttl, recs[kept].ttl);
+                recs[out++] = *a; /* out <= j: never overwrites a record not yet read */
+            }
+            uint16_t type = recs[kept].type;
+            size_t count = out - kept;
+            unsigned line2 = count > 1 ? recs[kept + 1].line : 0;
+            ntypes++;
+            if (count > 65535) {
+                err_set(err, "%s:%u: RRset too large", file, recs[kept].line);
                 return false;
             }
-        } else if (type != T_RRSIG && type != T_NSEC) {
-            /* RFC 1034 §3.6.2, RFC 2181 §10.1: a CNAME stands alone (DNSSEC records aside). */
-            has_other = true;
+            if (type == T_SOA && !is_apex) {
+                err_set(err, "%s:%u: SOA record not at the zone apex", file, recs[kept].line);
+                return false;
+            }
+            if (type == T_SOA && count > 1) {
+                err_set(err, "%s:%u: more than one SOA record", file, line2);
+                return false;
+            }
+            if (type == T_CNAME) {
+                has_cname = true;
+                if (count > 1) {
+                    err_set(err, "%s:%u: more than one CNAME record at one name", file, line2);
+                    return false;
+                }
+            } else if (type != T_RRSIG && type != T_NSEC) {
+                has_other = true;
+            }
+            if (has_cname && has_other) {
+                unsigned l1 = recs[first].line, l2 = recs[kept].line;
+                err_set(err, "%s:%u: CNAME and other data at the same name (see line %u)", file,
+                        l1 > l2 ? l1 : l2, l1 > l2 ? l2 : l1);
+                return false;
+            }
+            i = j;
         }
-        if (has_cname && has_other) {
-            unsigned l1 = recs[lo].line, l2 = recs[i].line;
-            err_set(err, "%s:%u: CNAME and other data at the same name (see line %u)", file,
-                    l1 > l2 ? l1 : l2, l1 > l2 ? l2 : l1);
+        if (ntypes > 65535) {
+            err_set(err, "%s:%u: too many types at one name", file, recs[first].line);
             return false;
         }
-        if (type == T_A || type == T_AAAA)
-            n->flags |= ZN_ADDR;
-        if (type == T_NS)
-            n->flags |= is_apex ? 0 : ZN_DELEG;
-        if (type == T_DNAME)
-            n->flags |= ZN_DNAME;
-        i = j;
+        lo = i;
     }
-    if (is_apex)
-        n->flags |= ZN_APEX;
+    zb->nrecs = out;
     return true;
+}
+
+/* Bytes of the block for node id, whose records (checked, sorted) start at recs[*at]; *at
+ * moves past them. The block: the node and its name, its RRsets, the target arrays of its
+ * NS/MX/SRV RRsets, then their rdata. */
+static size_t block_size(const zone_builder_t *zb, uint32_t id, size_t *at)
+{
+    size_t len;
+    id_name(zb, id, &len);
+    size_t size = (offsetof(znode_t, name) + len + 7) & ~(size_t)7;
+    const struct rec *recs = zb->recs;
+    size_t i = *at;
+    for (; i < zb->nrecs && recs[i].owner == id; i++) {
+        if (i == *at || recs[i].type != recs[i - 1].type)
+            size += sizeof(rrset_t);
+        size += (has_targets(recs[i].type) ? sizeof(znode_t *) : 0) + 2u + recs[i].rdlen;
+    }
+    *at = i;
+    return (size + 7) & ~(size_t)7;
+}
+
+/* Writes node id's block at n (size bytes, from block_size) from recs[*at...]. */
+static void write_block(const zone_builder_t *zb, uint32_t id, znode_t *n, size_t size,
+                        size_t *at)
+{
+    size_t len;
+    const uint8_t *name = id_name(zb, id, &len);
+    size_t head = (offsetof(znode_t, name) + len + 7) & ~(size_t)7;
+    memset(n, 0, head);
+    memcpy(n->name, name, len);
+    n->name_len = (uint8_t)len;
+    n->labels = (uint8_t)dname_labels(name);
+    n->flags = id > zb->nreal ? ZN_ENT : 0;
+    if (dname_eq(name, len, zb->origin, zb->olen))
+        n->flags |= ZN_APEX;
+    const struct rec *recs = zb->recs;
+    size_t lo = *at, hi = lo, ntypes = 0, ntargets = 0;
+    for (; hi < zb->nrecs && recs[hi].owner == id; hi++) {
+        ntypes += hi == lo || recs[hi].type != recs[hi - 1].type;
+        ntargets += has_targets(recs[hi].type);
+    }
+    *at = hi;
+    if (!ntypes)
+        return;
+    rrset_t *sets = (rrset_t *)((uint8_t *)n + head);
+    const znode_t **targets = (const znode_t **)(sets + ntypes);
+    uint8_t *data = (uint8_t *)(targets + ntargets), *end = (uint8_t *)n + size;
+    n->rrsets = sets;
+    n->nrrsets = (uint16_t)ntypes;
+    rrset_t *s = sets;
+    for (size_t i = lo; i < hi; i++) {
+        const struct rec *r = &recs[i];
+        if (i == lo || r->type != recs[i - 1].type) {
+            if (i > lo)
+                s++;
+            *s = (rrset_t){.type = r->type, .ttl = r->ttl, .rdata = data};
+            if (has_targets(r->type))
+                s->targets = targets; /* filled, or dropped, once every node exists */
+            if (r->type == T_A || r->type == T_AAAA)
+                n->flags |= ZN_ADDR;
+            if (r->type == T_NS && !(n->flags & ZN_APEX))
+                n->flags |= ZN_DELEG;
+            if (r->type == T_DNAME)
+                n->flags |= ZN_DNAME;
+        }
+        s->count++;
+        if (has_targets(r->type))
+            *targets++ = NULL;
+        wr16(data, r->rdlen);
+        memcpy(data + 2, zb->data + r->rdata, r->rdlen);
+        data += 2u + r->rdlen;
+    }
+    memset(data, 0, (size_t)(end - data));
 }
 
 /* A construction-time mark: below a DNAME (an error unless only empty non-terminals). */
 #define ZN_BELOW_DNAME 0x80
-
-/* The line of the first record owned by node idx (0 for an empty non-terminal). */
-static unsigned owner_line(const zone_builder_t *zb, size_t idx)
-{
-    return zb->lines[idx];
-}
 
 /* Name minus its first label (for a name below the origin). */
 static const uint8_t *parent_of(const uint8_t *name, size_t len, size_t *plen)
@@ -579,45 +637,119 @@ static const uint8_t *parent_of(const uint8_t *name, size_t len, size_t *plen)
     return name + name[0] + 1;
 }
 
+/* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2).
+ * Returns each id's parent id (0 for the apex), or NULL if the zone grows too large. */
+static uint32_t *add_ents(zone_builder_t *zb)
+{
+    size_t real = zb->nreal = zb->nids, pcap = real + real / 4 + 16;
+    uint32_t *parent = xmalloc(pcap * sizeof(uint32_t));
+    for (uint32_t id = 1; id <= real; id++) {
+        uint8_t copy[DNAME_MAXLEN];
+        size_t len;
+        const uint8_t *name = id_name(zb, id, &len);
+        memcpy(copy, name, len); /* a new id may move data */
+        name = copy;
+        uint32_t child = id;
+        parent[child] = 0;
+        while (len > zb->olen) {
+            name = parent_of(name, len, &len);
+            uint32_t h = dname_hash(name, len);
+            uint32_t p = find_id(zb, name, len, h);
+            if (p) {
+                parent[child] = p;
+                break;
+            }
+            uint32_t e = add_id(zb, name, len, h, 0);
+            if (!e) {
+                free(parent);
+                return NULL;
+            }
+            if (e >= pcap) {
+                pcap += pcap / 2;
+                parent = xrealloc(parent, pcap * sizeof(uint32_t));
+            }
+            parent[child] = e;
+            parent[e] = 0;
+            child = e;
+        }
+    }
+    return parent;
+}
+
 zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *err)
 {
-    uint32_t *refs = NULL, *parent = NULL, *byd = NULL;
+    uint32_t *parent = NULL, *ref = NULL, *byd = NULL;
     zone_t *z = zb->z;
     z->file = xstrdup(file);
-    z->name = arena_dup(z->arena, zb->origin, zb->olen);
-    z->name_len = (uint8_t)zb->olen;
-    z->labels = (uint8_t)zb->olabels;
     z->nrecords = zb->nrecs;
 
     if (zb->nrecs)
         qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
-    for (size_t lo = 0; lo < zb->nrecs;) {
-        size_t hi = lo + 1;
-        while (hi < zb->nrecs && zb->recs[hi].owner == zb->recs[lo].owner)
-            hi++;
-        if (!build_node(zb, zb->recs, lo, hi, file, err))
-            goto fail;
-        lo = hi;
+    if (!check_records(zb, file, err))
+        goto fail;
+    /* The apex first: without it there is no zone, and its NS and SOA are needed below. */
+    char oname[DNAME_MAXSTR];
+    dname_to_str(zb->origin, oname);
+    if (!find_id(zb, zb->origin, zb->olen, dname_hash(zb->origin, zb->olen))) {
+        err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
+        goto fail;
     }
-    /* The records are in the nodes now: give their memory back before the passes below
-     * allocate, so a large zone's peak is not both at once. */
+    parent = add_ents(zb);
+    if (!parent) {
+        err_set(err, "%s: zone too large", file);
+        goto fail;
+    }
+    free(z->table);
+    z->table = NULL;
+
+    /* Size every block, then write them all into one buffer that never moves. Records are
+     * sorted by id and empty non-terminals have none, so one cursor serves every id. */
+    size_t total = 8; /* ref 0 is no node */
+    for (size_t id = 1, at = 0; id <= zb->nids; id++)
+        total += block_size(zb, (uint32_t)id, &at);
+    if (total / 8 > UINT32_MAX) {
+        err_set(err, "%s: zone too large", file);
+        goto fail;
+    }
+    z->nodebuf = xmalloc(total);
+    memset(z->nodebuf, 0, 8);
+    ref = xmalloc((zb->nids + 1) * sizeof(uint32_t));
+    ref[0] = 0;
+    for (size_t id = 1, off = 8, at = 0, at2 = 0; id <= zb->nids; id++) {
+        size_t size = block_size(zb, (uint32_t)id, &at2);
+        ref[id] = (uint32_t)(off / 8);
+        write_block(zb, (uint32_t)id, node_at(z, ref[id]), size, &at);
+        off += size;
+    }
+    z->nnodes = zb->nids;
+    /* Names and rdata are in the blocks now: give the builder's memory back. */
     free(zb->recs);
     free(zb->data);
+    free(zb->names);
     zb->recs = NULL;
     zb->data = NULL;
+    zb->names = NULL;
+    table_reserve(z, z->nnodes);
+    for (uint32_t id = 1; id <= z->nnodes; id++) {
+        const znode_t *n = node_at(z, ref[id]);
+        slot_insert(z, dname_hash(n->name, n->name_len), ref[id]);
+    }
 
-    char oname[DNAME_MAXSTR];
-    dname_to_str(z->name, oname);
-    uint32_t apex = find_ref(z, z->name, z->name_len, dname_hash(z->name, z->name_len));
-    const rrset_t *soa = apex ? znode_rrset(node_at(z, apex), T_SOA) : NULL;
+    const znode_t *apex = zone_find(z, zb->origin, zb->olen, dname_hash(zb->origin, zb->olen));
+    const rrset_t *soa = znode_rrset(apex, T_SOA);
     if (!soa) {
         err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
         goto fail;
     }
-    if (!znode_rrset(node_at(z, apex), T_NS)) {
+    if (!znode_rrset(apex, T_NS)) {
         err_set(err, "%s: no NS records at the zone apex %s", file, oname);
         goto fail;
     }
+    z->apex = apex;
+    z->soa = soa;
+    z->name = apex->name;
+    z->name_len = apex->name_len;
+    z->labels = apex->labels;
     /* SOA rdata: mname, rname, then serial refresh retry expire minimum. */
     {
         const uint8_t *rd = soa->rdata + 2;
@@ -637,72 +769,26 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
         }
     }
 
-    /* Empty non-terminals: every name between a node and the apex exists (RFC 4592 §2.2.2).
-     * Each node's ref and its parent's are noted on the way (by node index), for the passes
-     * below. A new node may move the buffer, so each name is walked in a copy. */
-    size_t real = z->nnodes, pcap = real + real / 4 + 16;
-    refs = xmalloc(pcap * sizeof(uint32_t));
-    parent = xmalloc(pcap * sizeof(uint32_t));
-    for (size_t i = 0, at = 8; i < real; i++) {
-        uint32_t child = (uint32_t)i;
-        const znode_t *nd = node_at(z, (uint32_t)(at / 8));
-        refs[i] = (uint32_t)(at / 8);
-        at += block_size(nd->name_len);
-        uint8_t copy[DNAME_MAXLEN];
-        size_t len = nd->name_len;
-        memcpy(copy, nd->name, len);
-        const uint8_t *name = copy;
-        parent[child] = 0;
-        while (len > z->name_len) {
-            name = parent_of(name, len, &len);
-            uint32_t h = dname_hash(name, len);
-            uint32_t p = find_ref(z, name, len, h);
-            if (p) {
-                parent[child] = p;
-                break;
-            }
-            uint32_t e = add_node(zb, name, len, h, 0);
-            if (!e) {
-                err_set(err, "%s: zone too large", file);
-                goto fail;
-            }
-            node_at(z, e)->flags |= ZN_ENT;
-            if (z->nnodes > pcap) {
-                pcap += pcap / 2;
-                refs = xrealloc(refs, pcap * sizeof(uint32_t));
-                parent = xrealloc(parent, pcap * sizeof(uint32_t));
-            }
-            refs[z->nnodes - 1] = e;
-            parent[child] = e;
-            parent[z->nnodes - 1] = 0;
-            child = (uint32_t)(z->nnodes - 1);
-        }
-    }
-    /* The node buffer is final from here on: pointers into it stay valid. */
-    z->nodebuf = xrealloc(z->nodebuf, zb->nodelen);
-    zb->nodecap = zb->nodelen;
-    z->apex = node_at(z, apex);
-    z->soa = soa;
-
     /* Cuts, wildcards and DNAME scope, shallow nodes first so each inherits from its parent
      * (a counting sort by label count). */
     {
         size_t n = z->nnodes, k = 0;
         byd = xmalloc(n * sizeof(uint32_t));
         size_t counts[DNAME_MAXLABELS + 1] = {0}, start[DNAME_MAXLABELS + 1];
-        for (size_t i = 0; i < n; i++)
-            counts[node_at(z, refs[i])->labels]++;
+        for (uint32_t id = 1; id <= n; id++)
+            counts[node_at(z, ref[id])->labels]++;
         for (unsigned d = 0; d <= DNAME_MAXLABELS; d++) {
             start[d] = k;
             k += counts[d];
         }
-        for (size_t i = 0; i < n; i++)
-            byd[start[node_at(z, refs[i])->labels]++] = (uint32_t)i;
+        for (uint32_t id = 1; id <= n; id++)
+            byd[start[node_at(z, ref[id])->labels]++] = id;
         for (size_t i = 0; i < n; i++) {
-            znode_t *nd = node_at(z, refs[byd[i]]);
-            if (!parent[byd[i]])
+            uint32_t id = byd[i];
+            znode_t *nd = node_at(z, ref[id]);
+            if (!parent[id])
                 continue; /* the apex: no cut above it inside this zone */
-            znode_t *p = node_at(z, parent[byd[i]]);
+            znode_t *p = node_at(z, ref[parent[id]]);
             nd->cut = p->cut ? p->cut : (nd->flags & ZN_DELEG) ? nd : NULL;
             if (nd->name[0] == 1 && nd->name[1] == '*')
                 p->flags |= ZN_WILD;
@@ -713,27 +799,27 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
                     char o[DNAME_MAXSTR];
                     dname_to_str(nd->name, o);
                     err_set(err, "%s:%u: %s lies below a DNAME (RFC 6672 §2.4)", file,
-                            owner_line(zb, byd[i]), o);
+                            zb->lines[id], o);
                     goto fail;
                 }
             }
         }
     }
 
-    /* Additional-section targets of NS, MX and SRV, resolved once here. */
-    for (size_t i = 0; i < z->nnodes; i++) {
-        znode_t *nd = node_at(z, refs[i]);
+    /* Additional-section targets of NS, MX and SRV, resolved once here into the arrays their
+     * blocks hold; an RRset with none in the zone drops its array. */
+    for (uint32_t id = 1; id <= z->nnodes; id++) {
+        znode_t *nd = node_at(z, ref[id]);
         for (unsigned s = 0; s < nd->nrrsets; s++) {
             rrset_t *rs = (rrset_t *)&nd->rrsets[s];
             int toff = zone_target_offset(rs->type);
             if (toff < 0)
                 continue;
-            const znode_t **t = arena_alloc(z->arena, rs->count * sizeof(znode_t *));
+            const znode_t **t = (const znode_t **)rs->targets;
             bool any = false;
             const uint8_t *p = rs->rdata;
             for (unsigned r = 0; r < rs->count; r++) {
                 size_t rdlen = rd16(p);
-                t[r] = NULL;
                 if (rdlen > (size_t)toff && dname_valid(p + 2 + toff, rdlen - (size_t)toff)) {
                     uint8_t lc[DNAME_MAXLEN];
                     size_t tl = rdlen - (size_t)toff;
@@ -746,18 +832,19 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
                 }
                 p += 2 + rdlen;
             }
-            rs->targets = any ? t : NULL;
+            if (!any)
+                rs->targets = NULL;
         }
     }
-    free(refs);
     free(parent);
+    free(ref);
     free(byd);
     zb->z = NULL;
     zone_builder_free(zb);
     return z;
 fail:
-    free(refs);
     free(parent);
+    free(ref);
     free(byd);
     zone_builder_free(zb); /* and the zone with it */
     return NULL;
@@ -772,7 +859,6 @@ void zone_unref(zone_t *z)
 {
     if (!z || atomic_fetch_sub(&z->refs, 1) != 1)
         return;
-    arena_free(z->arena);
     free(z->nodebuf);
     free(z->table);
     free(z->file);

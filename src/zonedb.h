@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "arena.h"
 #include "compiler.h"
 #include "dname.h"
 #include "err.h"
@@ -38,9 +37,9 @@ typedef struct rrset {
 #define ZN_DNAME 0x10  /* has a DNAME: names below it are synthesized (RFC 6672) */
 #define ZN_WILD 0x20   /* "*.<this name>" exists (znode_wild finds it) */
 
-/* A node and its name are one block in the zone's node buffer, so a lookup that reaches the
- * node has its name in the same cache line (the hash slot, the node and a separate name were
- * three dependent misses per query). */
+/* A node leads its block in the zone's node buffer: its name follows it, then its RRsets and
+ * their rdata. A lookup pays for the hash slot and the block, where the slot, the node, its
+ * name and its RRsets were each a separate dependent cache miss. */
 struct znode {
     const rrset_t *rrsets; /* sorted by type */
     const znode_t *cut;    /* the highest zone cut at or above this node, or NULL */
@@ -52,7 +51,7 @@ struct znode {
 };
 
 typedef struct zone {
-    const uint8_t *name;
+    const uint8_t *name; /* the apex node's name */
     uint8_t name_len;
     uint8_t labels;
     const znode_t *apex;
@@ -61,8 +60,9 @@ typedef struct zone {
     uint32_t serial;
     uint32_t neg_ttl; /* RFC 2308 §5: min(SOA TTL, SOA MINIMUM), for negative answers */
     size_t nnodes, nrecords;
-    /* Every node block, 8-byte aligned; a block is named by its offset / 8 (a "ref"), which
-     * stays valid while the buffer grows during construction. Ref 0 is never a node. */
+    /* Every node's block, 8-byte aligned: the node and its name, its RRsets, their target
+     * arrays and rdata, so a lookup's slot leads to one contiguous run of memory. A block is
+     * named by its offset / 8 (a "ref"); ref 0 is never a node. */
     uint8_t *nodebuf;
     uint32_t mask; /* hash table size - 1 */
     /* Open addressing with linear probing. A slot keeps the name's hash beside the node's ref
@@ -70,7 +70,6 @@ typedef struct zone {
     struct zslot {
         uint32_t hash, ref;
     } *table;
-    arena_t *arena;          /* owns the origin, RRsets and rdata */
     char *file;              /* the file it was loaded from, for reload and messages */
     struct stat file_stat;   /* its stat at load, to see whether a reload must parse it again */
     atomic_uint refs;        /* zone sets sharing this zone */

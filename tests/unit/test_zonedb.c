@@ -832,11 +832,12 @@ Test(builder, soa_names_in_zone)
 }
 
 /* Thousands of long names, each with two empty non-terminals above it and its records split in
- * two passes (the second in upper case), under a delegation with glue: the node buffer moves
- * many times while records are added and again while the empty non-terminals are made. Every
- * name must come back whole, once, with its records merged in file order (ASan catches a
- * pointer kept across a move). */
-Test(builder, many_long_names_move_the_node_buffer)
+ * two passes (the second in upper case), beside a delegation with glue: the builder's buffer of
+ * names and rdata moves many times while records are added and again while the empty
+ * non-terminals are made. Every name must come back whole, once, with its records merged in
+ * file order (ASan catches a pointer kept across a move), and laid out as one block: the node,
+ * its name, its RRsets, their target arrays, their rdata. */
+Test(builder, many_long_names_as_blocks)
 {
     enum { N = 3000 };
     uint8_t o[DNAME_MAXLEN], rd[64];
@@ -867,10 +868,14 @@ Test(builder, many_long_names_move_the_node_buffer)
     size_t gl = dname_from_str("ns.cut.n7.example.", name);
     cr_assert(zone_builder_add(zb, name, gl, T_A, 60, (const uint8_t *)"\xc0\0\2\7", 4, line++,
                                &err));
+    /* An MX whose one target is outside the zone keeps no target array. */
+    size_t ml = dname_from_str("mx.n9.example.", name);
+    cr_assert(zone_builder_add(zb, name, ml, T_MX, 60, (const uint8_t *)"\0\1\2mx\3net", 10,
+                               line++, &err), "%s", err.msg);
     zone_t *z = zone_builder_finish(zb, "long.zone", &err);
     cr_assert_not_null(z, "%s", err.msg);
-    /* apex + N names + 2N empty non-terminals + the cut + its glue */
-    cr_assert_eq(z->nnodes, 1 + 3 * (size_t)N + 2, "%zu nodes", z->nnodes);
+    /* apex + N names + 2N empty non-terminals + the cut, its glue and the MX */
+    cr_assert_eq(z->nnodes, 1 + 3 * (size_t)N + 3, "%zu nodes", z->nnodes);
     for (unsigned i = 0; i < N; i++) {
         snprintf(text, sizeof(text), "a%062u.b%062u.n%u.example.", i, i, i);
         const znode_t *n = find(z, text);
@@ -885,6 +890,11 @@ Test(builder, many_long_names_move_the_node_buffer)
         uint8_t want[12] = {0, 4, 10, (uint8_t)(i >> 8), (uint8_t)i, 1,
                             0, 4, 10, (uint8_t)(i >> 8), (uint8_t)i, 2};
         cr_assert(memcmp(a->rdata, want, 12) == 0, "%s: records in file order", text);
+        const uint8_t *block = (const uint8_t *)n;
+        cr_assert_eq((const uint8_t *)n->rrsets,
+                     block + ((offsetof(znode_t, name) + n->name_len + 7) & ~(size_t)7));
+        cr_assert_eq(a->rdata, (const uint8_t *)(n->rrsets + 1), "%s: rdata after the RRset",
+                     text);
         snprintf(text, sizeof(text), "b%062u.n%u.example.", i, i);
         const znode_t *e1 = find(z, text);
         snprintf(text, sizeof(text), "n%u.example.", i);
@@ -897,7 +907,14 @@ Test(builder, many_long_names_move_the_node_buffer)
     cr_assert(cut && glue);
     cr_assert_eq(cut->cut, cut);
     cr_assert_eq(glue->cut, cut);
-    cr_assert_eq(znode_rrset(cut, T_NS)->targets[0], glue);
+    const rrset_t *ns = znode_rrset(cut, T_NS);
+    cr_assert_eq(ns->targets[0], glue);
+    cr_assert_eq((const void *)ns->targets, (const void *)(ns + 1), "targets after the RRsets");
+    cr_assert_eq((const void *)ns->rdata, (const void *)(ns->targets + 1), "then the rdata");
+    const znode_t *mx = find(z, "mx.n9.example.");
+    cr_assert_not_null(mx);
+    cr_assert_null(znode_rrset(mx, T_MX)->targets);
+    cr_assert_eq(mx->cut, NULL);
     cr_assert_eq(z->apex, find(z, "example."));
     zone_unref(z);
 }
