@@ -1604,6 +1604,7 @@ def main():
         qid_rng = random.Random(args.seed + 1)
         examples = collections.defaultdict(list)
         silent = 0          # candidate timeouts where NSD answered
+        ref_asked_again = 0  # UDP queries the reference left unanswered the first time
         silent_secs = 0.0   # time spent waiting for a candidate that did not answer
         aborted = None
         echo_checked = 0
@@ -1613,6 +1614,11 @@ def main():
             if q.transport == "udp":
                 tmo = PROTO_UDP_TIMEOUT if q.cat.startswith("proto") else UDP_TIMEOUT
                 r1 = Resp(rc_ref.udp_exchange(wire, qid, tmo))
+                if r1.raw is None and not q.cat.startswith("proto"):
+                    # The reference is not under test: a query it lost once (seen on a busy
+                    # machine) is asked again rather than counted against the candidate.
+                    ref_asked_again += 1
+                    r1 = Resp(rc_ref.udp_exchange(wire, qid, tmo))
                 t1 = time.monotonic()
                 r2 = Resp(rc_cand.udp_exchange(wire, qid, tmo))
             else:
@@ -1734,6 +1740,9 @@ def main():
             print("all failing queries:")
             for q, left, _, _ in failures:
                 print(f"  {q.describe()}: {'; '.join(d.kind for d in left)}")
+        if ref_asked_again:
+            print(f"note: nsd left {ref_asked_again} UDP queries unanswered at first and was "
+                  f"asked again", flush=True)
         print(f"note: question echo (0x20 case) checked on {echo_checked} {cand.label} "
               "answers")
         for c, who in ((rc_ref, "nsd"), (rc_cand, cand.label)):
