@@ -1605,6 +1605,7 @@ def main():
         examples = collections.defaultdict(list)
         silent = 0          # candidate timeouts where NSD answered
         ref_asked_again = 0  # UDP queries the reference left unanswered the first time
+        cand_asked_again = 0  # the same for the candidate, where the reference answered
         silent_secs = 0.0   # time spent waiting for a candidate that did not answer
         aborted = None
         echo_checked = 0
@@ -1621,6 +1622,12 @@ def main():
                     r1 = Resp(rc_ref.udp_exchange(wire, qid, tmo))
                 t1 = time.monotonic()
                 r2 = Resp(rc_cand.udp_exchange(wire, qid, tmo))
+                if r2.raw is None and r1.raw is not None:
+                    # Once more, with the full timeout: on a machine shared with the suite's
+                    # load tests a reply can be late by more than PROTO_UDP_TIMEOUT. A query
+                    # the candidate drops is still dropped twice and fails below.
+                    cand_asked_again += 1
+                    r2 = Resp(rc_cand.udp_exchange(wire, qid, UDP_TIMEOUT))
             else:
                 r1 = Resp(rc_ref.tcp_exchange(wire))
                 t1 = time.monotonic()
@@ -1743,6 +1750,9 @@ def main():
         if ref_asked_again:
             print(f"note: nsd left {ref_asked_again} UDP queries unanswered at first and was "
                   f"asked again", flush=True)
+        if cand_asked_again:
+            print(f"note: {cand.label} left {cand_asked_again} UDP queries unanswered at first "
+                  f"and was asked again", flush=True)
         print(f"note: question echo (0x20 case) checked on {echo_checked} {cand.label} "
               "answers")
         for c, who in ((rc_ref, "nsd"), (rc_cand, cand.label)):
