@@ -375,9 +375,11 @@ static uint32_t find_id(const zone_builder_t *zb, const uint8_t *name, size_t le
         const struct zslot *sl = &z->table[i];
         if (!sl->ref)
             return 0;
+        if (sl->hash != hash)
+            continue; /* a probe that misses reads no name */
         size_t l;
         const uint8_t *n = id_name(zb, sl->ref, &l);
-        if (sl->hash == hash && dname_eq(n, l, name, len))
+        if (dname_eq(n, l, name, len))
             return sl->ref;
     }
 }
@@ -573,9 +575,9 @@ static size_t block_size(const zone_builder_t *zb, uint32_t id, size_t *at)
     return (size + 7) & ~(size_t)7;
 }
 
-/* Writes node id's block at n (size bytes, from block_size) from recs[*at...]. */
-static void write_block(const zone_builder_t *zb, uint32_t id, znode_t *n, size_t size,
-                        size_t *at)
+/* Writes node id's block at n from recs[*at...] (*at moves past them) and returns its size,
+ * which block_size gave before. */
+static size_t write_block(const zone_builder_t *zb, uint32_t id, znode_t *n, size_t *at)
 {
     size_t len;
     const uint8_t *name = id_name(zb, id, &len);
@@ -595,10 +597,10 @@ static void write_block(const zone_builder_t *zb, uint32_t id, znode_t *n, size_
     }
     *at = hi;
     if (!ntypes)
-        return;
+        return head;
     rrset_t *sets = (rrset_t *)((uint8_t *)n + head);
     const znode_t **targets = (const znode_t **)(sets + ntypes);
-    uint8_t *data = (uint8_t *)(targets + ntargets), *end = (uint8_t *)n + size;
+    uint8_t *data = (uint8_t *)(targets + ntargets);
     n->rrsets = sets;
     n->nrrsets = (uint16_t)ntypes;
     rrset_t *s = sets;
@@ -624,7 +626,10 @@ static void write_block(const zone_builder_t *zb, uint32_t id, znode_t *n, size_
         memcpy(data + 2, zb->data + r->rdata, r->rdlen);
         data += 2u + r->rdlen;
     }
-    memset(data, 0, (size_t)(end - data));
+    size_t size = (size_t)(data - (uint8_t *)n);
+    size_t padded = (size + 7) & ~(size_t)7;
+    memset(data, 0, padded - size);
+    return padded;
 }
 
 /* A construction-time mark: below a DNAME (an error unless only empty non-terminals). */
@@ -687,13 +692,6 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
         qsort(zb->recs, zb->nrecs, sizeof(struct rec), rec_cmp);
     if (!check_records(zb, file, err))
         goto fail;
-    /* The apex first: without it there is no zone, and its NS and SOA are needed below. */
-    char oname[DNAME_MAXSTR];
-    dname_to_str(zb->origin, oname);
-    if (!find_id(zb, zb->origin, zb->olen, dname_hash(zb->origin, zb->olen))) {
-        err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
-        goto fail;
-    }
     parent = add_ents(zb);
     if (!parent) {
         err_set(err, "%s: zone too large", file);
@@ -715,12 +713,12 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
     memset(z->nodebuf, 0, 8);
     ref = xmalloc((zb->nids + 1) * sizeof(uint32_t));
     ref[0] = 0;
-    for (size_t id = 1, off = 8, at = 0, at2 = 0; id <= zb->nids; id++) {
-        size_t size = block_size(zb, (uint32_t)id, &at2);
+    size_t off = 8;
+    for (size_t id = 1, at = 0; id <= zb->nids; id++) {
         ref[id] = (uint32_t)(off / 8);
-        write_block(zb, (uint32_t)id, node_at(z, ref[id]), size, &at);
-        off += size;
+        off += write_block(zb, (uint32_t)id, node_at(z, ref[id]), &at);
     }
+    assert(off == total);
     z->nnodes = zb->nids;
     /* Names and rdata are in the blocks now: give the builder's memory back. */
     free(zb->recs);
@@ -735,8 +733,11 @@ zone_t *zone_builder_finish(zone_builder_t *zb, const char *file, hadns_err_t *e
         slot_insert(z, dname_hash(n->name, n->name_len), ref[id]);
     }
 
+    /* Any record in the zone makes the apex a node (an empty non-terminal at least). */
+    char oname[DNAME_MAXSTR];
+    dname_to_str(zb->origin, oname);
     const znode_t *apex = zone_find(z, zb->origin, zb->olen, dname_hash(zb->origin, zb->olen));
-    const rrset_t *soa = znode_rrset(apex, T_SOA);
+    const rrset_t *soa = apex ? znode_rrset(apex, T_SOA) : NULL;
     if (!soa) {
         err_set(err, "%s: no SOA record at the zone apex %s", file, oname);
         goto fail;
