@@ -71,9 +71,9 @@ static unsigned rdata_names(uint16_t type, size_t *skip)
  * types that allow it). Bit i of in_zone says rdata name i is known to end in the zone's
  * origin (an NS or MX target node, the SOA's names), which then needs no comparing. False
  * if it does not fit; the caller rewinds. */
-static ALWAYS_INLINE bool put_rr(struct resp *r, const uint8_t *owner, size_t olen, uint16_t optr,
-                   uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen,
-                   unsigned in_zone)
+static ALWAYS_INLINE bool put_rr(struct resp *r, const uint8_t *owner, size_t olen,
+                                  uint16_t optr, uint16_t type, uint32_t ttl, const uint8_t *rd,
+                                  size_t rdlen, unsigned in_zone)
 {
     pkt_t *p = r->p;
     r->rdname = 0; /* set below only if a name is written through the compressor */

@@ -32,9 +32,9 @@ typedef struct answer_opts {
 #define ANSWER_MAX_KNOWN 16
 
 /* Per-worker scratch: the parsed query, the packet writer, the nodes already in the
- * additional section and the names at known offsets, reset by every call (kept here, not in the response under construction,
- * so that starting a response zeroes a few words, not this array); the worker's random state
- * (weighted answers) and GeoIP cache, which persist. */
+ * additional section and the names at known offsets, reset by every call (kept here, not in
+ * the response under construction, so that starting a response zeroes a few words, not these
+ * arrays); the worker's random state (weighted answers) and GeoIP cache, which persist. */
 typedef struct answer_ctx {
     query_t q;
     pkt_t pkt;

@@ -135,7 +135,6 @@ static void rx_reset(struct udp_sock *s, unsigned i)
 
 /* Receives one batch (flags: MSG_DONTWAIT or MSG_WAITFORONE), answers it, sends the answers.
  * Returns the number of datagrams received, or -1 when nothing was (errno set). */
-
 static int udp_batch(struct udp_sock *s, int flags)
 {
     const net_opts_t *o = s->w->opts;

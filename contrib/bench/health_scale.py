@@ -182,9 +182,9 @@ def wait_quiet(ours, limit):
 
 def run_dnsperf(args, port, qfile, procs):
     rt = ["chrt", "-f", "1"] if args.client_rt else []
-    cmd = taskset(args.client_core) + rt + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
-                                        qfile, "-l", str(args.duration), "-Q", str(args.rate),
-                                        "-c", "4", "-T", "1", "-t", "2", "-v"]
+    cmd = taskset(args.client_core) + rt + [
+        "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-l", str(args.duration),
+        "-Q", str(args.rate), "-c", "4", "-T", "1", "-t", "2", "-v"]
     dp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     procs.append(dp)
     stdout, _ = dp.communicate(timeout=args.duration + 60)
