@@ -866,14 +866,21 @@ Test(compress, never_when_not_asked)
     cr_assert(memcmp(pbuf + at, "\7example\3org", 13) == 0);
 }
 
+/* A fresh packet whose question is the three-label name qname (17 bytes of wire, any case),
+ * registered as answer_query registers it. */
+static void question(const char *qname)
+{
+    static const uint8_t loff[] = {0, 4, 12};
+    init_pkt(512);
+    memcpy(pbuf + 12, qname, 17);
+    pk.len = 12 + 17 + 4;
+    pkt_set_question(&pk, loff, 3);
+}
+
 Test(compress, against_added_question)
 {
     /* answer_query echoes the question and registers it with pkt_set_question. */
-    init_pkt(512);
-    memcpy(pbuf + 12, "\3Www\7example\3com", 17);
-    pk.len = 12 + 17 + 4;
-    static const uint8_t loff[] = {0, 4, 12};
-    pkt_set_question(&pk, loff, 3);
+    question("\3Www\7example\3com");
     size_t at = pk.len;
     put("www.example.com", true);
     cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0);
@@ -883,11 +890,7 @@ Test(compress, against_added_question)
  * the base is used without comparing it, and a longer suffix is still preferred. */
 Test(compress, under_a_known_base)
 {
-    init_pkt(512);
-    memcpy(pbuf + 12, "\3Www\7ExAmple\3com", 17); /* the question, as the client cased it */
-    pk.len = 12 + 17 + 4;
-    static const uint8_t loff[] = {0, 4, 12};
-    pkt_set_question(&pk, loff, 3);
+    question("\3Www\7ExAmple\3com"); /* as the client cased it */
     uint8_t n[DNAME_MAXLEN];
     size_t l = tu_name("Mail.example.com", n);
     size_t at = pk.len;
@@ -918,11 +921,7 @@ Test(compress, under_a_known_base)
  * entries, the longest matching one wins, and they outlive a rewind of everything after. */
 Test(compress, against_the_question)
 {
-    init_pkt(512);
-    memcpy(pbuf + 12, "\3Www\7example\3com", 17);
-    pk.len = 12 + 17 + 4;
-    static const uint8_t loff[] = {0, 4, 12};
-    pkt_set_question(&pk, loff, 3);
+    question("\3Www\7example\3com");
     size_t at = pk.len;
     put("www.EXAMPLE.com", true);
     cr_assert(memcmp(pbuf + at, "\xc0\x0c", 2) == 0, "the whole question");
